@@ -1,0 +1,23 @@
+"""Grid-world goal-finding environments: layouts, the env, task families, the planner and the vector env."""
+
+from rewardshare.envs.grid_env import OBS_MODES, GridGoalEnv, task_id_for
+from rewardshare.envs.layouts import LAYOUT_NAMES, Cell, Layout, make_layout, parse_ascii
+from rewardshare.envs.planner import (
+    ACTION_DELTAS,
+    ACTION_NAMES,
+    N_ACTIONS,
+    distances_to,
+    move,
+    optimal_actions,
+    transition_table,
+)
+from rewardshare.envs.registration import ENV_IDS, register_envs
+from rewardshare.envs.tasks import SUBSETS, GoalTask, TaskFamily
+from rewardshare.envs.vector_env import GridGoalVectorEnv
+
+__all__ = [
+    "ACTION_DELTAS", "ACTION_NAMES", "ENV_IDS", "LAYOUT_NAMES", "N_ACTIONS", "OBS_MODES", "SUBSETS",
+    "Cell", "GoalTask", "GridGoalEnv", "GridGoalVectorEnv", "Layout", "TaskFamily",
+    "distances_to", "make_layout", "move", "optimal_actions", "parse_ascii", "register_envs",
+    "task_id_for", "transition_table",
+]
