@@ -6,6 +6,8 @@ from rewardshare.envs.planner import (
     ACTION_DELTAS,
     ACTION_NAMES,
     N_ACTIONS,
+    UNREACHABLE,
+    connected_components,
     distances_to,
     move,
     optimal_actions,
@@ -16,8 +18,8 @@ from rewardshare.envs.tasks import SUBSETS, GoalTask, TaskFamily
 from rewardshare.envs.vector_env import GridGoalVectorEnv
 
 __all__ = [
-    "ACTION_DELTAS", "ACTION_NAMES", "ENV_IDS", "LAYOUT_NAMES", "N_ACTIONS", "OBS_MODES", "SUBSETS",
+    "ACTION_DELTAS", "ACTION_NAMES", "ENV_IDS", "LAYOUT_NAMES", "N_ACTIONS", "OBS_MODES", "SUBSETS", "UNREACHABLE",
     "Cell", "GoalTask", "GridGoalEnv", "GridGoalVectorEnv", "Layout", "TaskFamily",
-    "distances_to", "make_layout", "move", "optimal_actions", "parse_ascii", "register_envs",
+    "connected_components", "distances_to", "make_layout", "move", "optimal_actions", "parse_ascii", "register_envs",
     "task_id_for", "transition_table",
 ]

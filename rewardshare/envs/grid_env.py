@@ -10,11 +10,16 @@ import numpy as np
 from gymnasium import spaces
 
 from rewardshare.envs.layouts import Cell, Layout, make_layout, maze_layout
-from rewardshare.envs.planner import ACTION_NAMES, N_ACTIONS, distances_to, transition_table
+from rewardshare.envs.planner import ACTION_NAMES, N_ACTIONS, connected_components, transition_table
 
 OBS_MODES: tuple[str, ...] = ("coords", "onehot", "grid")
 RENDER_MODES: tuple[str, ...] = ("rgb_array", "ansi")
 _ACTIONS = {a: a for a in range(N_ACTIONS)}  # dict lookup accepts int and numpy ints and is the fastest check
+# floats and bools hash like ints, so the dict alone would accept 1.0 or True: the type must be an integer type too
+_INT_TYPES = frozenset(
+    {int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.intc, np.uintc,
+     np.longlong, np.ulonglong}
+)
 
 
 def task_id_for(layout: Layout, goal: Cell) -> str:
@@ -54,7 +59,8 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
     agent in place. An action outside the space raises ``ValueError``.
 
     ## Observation space
-    Chosen by ``obs_mode`` (all ``float32``, all read-only arrays):
+    Chosen by ``obs_mode`` (all ``float32``; every call returns new arrays, as gymnasium asks, so a kept
+    observation or info never changes under the caller):
 
     - ``"coords"``: ``Box(0, max(H, W) - 1, (2,))``, the agent's ``(row, col)``.
     - ``"onehot"``: ``Box(0, 1, (H * W,))``, a one-hot of the agent's flat cell index ``row * W + col``.
@@ -159,27 +165,57 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"goal={goal!r} is not allowed: use a (row, col) cell, 'random' or None")
         if isinstance(start, str) and start != "random":
             raise ValueError(f"start={start!r} is not allowed: use a (row, col) cell, 'random' or None")
+        if len(layout.free_cells) < 2:
+            raise ValueError(f"layout {layout.name!r} has fewer than 2 free cells: it needs room for a start and a goal")
+        random_goal = isinstance(goal, str)
+        random_start = isinstance(start, str)
         if goal is None:
             goal = layout.goal if layout.goal is not None else layout.free_cells[-1]
         if start is None:
             start = layout.start if layout.start is not None else layout.free_cells[0]
-        self._goal: Cell | None = None if goal == "random" else _check_cell("goal", goal, layout)
-        self._start: Cell | None = None if start == "random" else _check_cell("start", start, layout)
-        if self._goals_arg is not None:
-            if goal != "random":
-                raise ValueError("goals=... needs goal='random'; pass a single goal or goal='random' with goals")
-            self._goal_choices = tuple(_check_cell("goals[]", g, layout) for g in self._goals_arg)
-            if not self._goal_choices:
-                raise ValueError("goals=[] is not allowed: give at least one candidate goal cell")
-        else:
-            self._goal_choices = layout.free_cells
+        self._goal: Cell | None = None if random_goal else _check_cell("goal", goal, layout)
+        self._start: Cell | None = None if random_start else _check_cell("start", start, layout)
+        # region labels answer "can a reach b" in O(1); random draws must stay inside the goal's region
+        labels = connected_components(layout)
+        self._region = labels.ravel().tolist()
+        region_size = np.bincount(labels[labels >= 0])
+        self._region_size = region_size.tolist()
+        if self._goals_arg is not None and not random_goal:
+            raise ValueError("goals=... needs goal='random'; pass a single goal or goal='random' with goals")
         if self._goal is not None and self._goal == self._start:
             raise ValueError(f"start={self._start!r} equals goal={self._goal!r}: choose different cells")
-        if self._goal is not None and self._start is not None:
-            if distances_to(layout, self._goal)[self._start] < 0:
-                raise ValueError(f"goal={self._goal!r} is unreachable from start={self._start!r} on layout {layout.name!r}")
-        if len(layout.free_cells) < 2:
-            raise ValueError(f"layout {layout.name!r} has fewer than 2 free cells: it needs room for a start and a goal")
+        if self._goal is not None and self._start is not None and not self._connected(self._goal, self._start):
+            raise ValueError(f"goal={self._goal!r} is unreachable from start={self._start!r} on layout {layout.name!r}")
+        if self._goal is not None and self._start is None and not self._has_start_for(self._goal):
+            raise ValueError(
+                f"goal={self._goal!r} cannot be reached from any other free cell of layout {layout.name!r}, "
+                "so start='random' has nothing to draw: choose a goal in a region of at least two cells"
+            )
+        if random_goal:
+            if self._goals_arg is not None:
+                self._goal_choices = tuple(_check_cell("goals[]", g, layout) for g in self._goals_arg)
+                if not self._goal_choices:
+                    raise ValueError("goals=[] is not allowed: give at least one candidate goal cell")
+                for g in self._goal_choices:
+                    if self._start is not None and (g == self._start or not self._connected(g, self._start)):
+                        raise ValueError(
+                            f"goals[] holds {g!r}, which equals or is unreachable from start={self._start!r}: "
+                            "every candidate goal must be reachable from the start and differ from it"
+                        )
+                    if self._start is None and not self._has_start_for(g):
+                        raise ValueError(
+                            f"goals[] holds {g!r}, which no other free cell can reach: start='random' needs one"
+                        )
+            elif self._start is not None:  # every free cell the fixed start can reach, except the start
+                self._goal_choices = tuple(
+                    c for c in layout.free_cells if c != self._start and self._connected(c, self._start)
+                )
+            else:
+                self._goal_choices = tuple(c for c in layout.free_cells if self._has_start_for(c))
+            if not self._goal_choices:
+                raise ValueError(f"goal='random' has no candidate goal on layout {layout.name!r} from start={start!r}")
+        else:
+            self._goal_choices = layout.free_cells
         h, w = layout.height, layout.width
         self._next = transition_table(layout).tolist()
         self._cells = [(i // w, i % w) for i in range(h * w)]
@@ -189,6 +225,14 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
             arr.flags.writeable = False
             self._pos_arrays.append(arr)
         self._obs_cache: dict[int, list[np.ndarray]] = {}
+
+    def _connected(self, a: Cell, b: Cell) -> bool:
+        w = self.layout.width
+        return self._region[a[0] * w + a[1]] == self._region[b[0] * w + b[1]]
+
+    def _has_start_for(self, goal: Cell) -> bool:
+        """Whether some free cell other than ``goal`` can reach it (so a random start can be drawn)."""
+        return self._region_size[self._region[goal[0] * self.layout.width + goal[1]]] >= 2
 
     def _make_observation_space(self) -> spaces.Box:
         h, w = self.layout.height, self.layout.width
@@ -280,10 +324,21 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         self._agent_index = start[0] * self.layout.width + start[1]
         self._steps = 0
         self._success = False
-        return self._obs_table[self._agent_index], self._info()
+        return self._obs_table[self._agent_index].copy(), self._info()
 
     def draw_episode(self, rng: np.random.Generator, options: dict[str, Any]) -> tuple[Cell, Cell]:
-        """Draw an episode's ``(goal, start)`` from ``rng`` (shared with the vector env so both draw alike)."""
+        """Draw an episode's ``(goal, start)`` from ``rng`` (shared with the vector env so both draw alike).
+
+        Args:
+            rng: The generator random goals and starts are drawn from.
+            options: Optional ``"goal"`` and ``"start"`` cells overriding the env's goal / start for this episode.
+
+        Returns:
+            ``(goal, start)``, two different free cells, the goal reachable from the start.
+
+        Raises:
+            ValueError: If an ``options`` cell is not a free cell, the two coincide, or the goal is unreachable.
+        """
         if "goal" in options:
             goal = _check_cell("options['goal']", options["goal"], self.layout)
         elif self._goal is not None:
@@ -295,12 +350,22 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         elif self._start is not None:
             start = self._start
         else:
+            if not self._has_start_for(goal):
+                raise ValueError(
+                    f"options['goal']={goal!r} cannot be reached from any other free cell, so start='random' "
+                    "has nothing to draw: choose a goal in a region of at least two cells"
+                )
             free = self.layout.free_cells
+            region, w = self._region, self.layout.width
+            goal_region = region[goal[0] * w + goal[1]]
             start = goal
-            while start == goal:
+            # rejection keeps the draw a plain uniform pick on connected layouts (the usual case)
+            while start == goal or region[start[0] * w + start[1]] != goal_region:
                 start = free[int(rng.integers(len(free)))]
         if start == goal:
             raise ValueError(f"start={start!r} equals goal={goal!r} in this episode: choose different cells")
+        if not self._connected(goal, start):
+            raise ValueError(f"goal={goal!r} is unreachable from start={start!r} on layout {self.layout.name!r}")
         return goal, start
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict]:
@@ -309,6 +374,9 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
             a = _ACTIONS[action]
         except (KeyError, TypeError):
             a = self._coerce_action(action)
+        else:
+            if action.__class__ not in _INT_TYPES:
+                a = self._coerce_action(action)
         self._steps += 1
         reward = 0.0
         if self._success and self.absorbing_goal:
@@ -323,7 +391,7 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         self._agent = self._cells[nxt]
         terminated = self._success and not self.absorbing_goal
         truncated = not terminated and self._steps >= self.max_steps
-        return self._obs_table[nxt], reward, terminated, truncated, self._info()
+        return self._obs_table[nxt].copy(), reward, terminated, truncated, self._info()
 
     def _coerce_action(self, action: Any) -> int:
         arr = np.asarray(action)
@@ -333,8 +401,8 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
 
     def _info(self) -> dict[str, Any]:
         return {
-            "agent_pos": self._pos_arrays[self._agent_index],
-            "goal": self._goal_array,
+            "agent_pos": self._pos_arrays[self._agent_index].copy(),
+            "goal": self._goal_array.copy(),
             "is_success": self._success,
             "task_id": self._task_id,
         }

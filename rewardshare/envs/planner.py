@@ -69,6 +69,32 @@ def distances_to(layout: Layout, goal: Cell) -> np.ndarray:
     return dist
 
 
+def connected_components(layout: Layout) -> np.ndarray:
+    """Label the free cells by connected region (cells that can reach each other).
+
+    Returns:
+        int64 array of shape ``(height, width)``: a region label ``0, 1, ...`` per free cell (numbered in row-major
+        order of each region's first cell) and ``UNREACHABLE`` (-1) on walls. Two free cells can reach each other
+        exactly when their labels are equal.
+    """
+    labels = np.full((layout.height, layout.width), UNREACHABLE, dtype=np.int64)
+    n_regions = 0
+    for seed_cell in layout.free_cells:
+        if labels[seed_cell] != UNREACHABLE:
+            continue
+        labels[seed_cell] = n_regions
+        stack = [seed_cell]
+        while stack:
+            cell = stack.pop()
+            for dr, dc in ACTION_DELTAS:
+                nxt = (cell[0] + dr, cell[1] + dc)
+                if layout.is_free(nxt) and labels[nxt] == UNREACHABLE:
+                    labels[nxt] = n_regions
+                    stack.append(nxt)
+        n_regions += 1
+    return labels
+
+
 def optimal_actions(layout: Layout, goal: Cell) -> np.ndarray:
     """Which actions lie on a shortest path to ``goal``, for every cell.
 

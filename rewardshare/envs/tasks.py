@@ -83,9 +83,10 @@ def _subset_cells(layout: Layout, subset: str) -> list[Cell]:
         cmin, cmax = min(c for _, c in free), max(c for _, c in free)
         return [(r, c) for r, c in free if r in (rmin, rmax) or c in (cmin, cmax)]
     if subset == "rooms":
-        # room cells: free cells that are not doorways (a doorway has walls on two opposite sides)
+        # room cells: free cells that are not doorways (a doorway has walls on two opposite sides; the grid's
+        # border counts as a wall, so a gap between an inner wall and the border is a doorway too)
         def doorway(r: int, c: int) -> bool:
-            wall = lambda rr, cc: not layout.is_free((rr, cc)) and layout.in_bounds((rr, cc))  # noqa: E731
+            wall = lambda rr, cc: not layout.is_free((rr, cc))  # noqa: E731
             return (wall(r - 1, c) and wall(r + 1, c)) or (wall(r, c - 1) and wall(r, c + 1))
 
         return [cell for cell in free if not doorway(*cell)]
@@ -126,10 +127,10 @@ class TaskFamily:
             raise ValueError(f"held_out_fraction={self.held_out_fraction!r} is not allowed: use a float in (0, 1)")
         lay = make_layout(self.layout, self.size, self.layout_seed)
         cells = _subset_cells(lay, self.subset)
-        if len(cells) < 2:
-            raise ValueError(f"subset={self.subset!r} of layout {lay.name!r} has {len(cells)} task(s): need at least 2")
         # every goal must be reachable from some other free cell (a goal in a sealed pocket is no task)
         cells = [c for c in cells if (distances_to(lay, c) > 0).any()]
+        if len(cells) < 2:
+            raise ValueError(f"subset={self.subset!r} of layout {lay.name!r} has {len(cells)} task(s): need at least 2")
         self.tasks = tuple(GoalTask(self.layout, self.size, c, self.layout_seed) for c in cells)
         order = np.random.default_rng(self.split_seed).permutation(len(self.tasks))
         n_held = min(len(self.tasks) - 1, max(1, round(self.held_out_fraction * len(self.tasks))))

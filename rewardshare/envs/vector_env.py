@@ -14,6 +14,15 @@ from rewardshare.envs.grid_env import GridGoalEnv, task_id_for
 from rewardshare.envs.layouts import Cell
 from rewardshare.envs.planner import N_ACTIONS, transition_table
 
+_INT64 = np.dtype(np.int64)
+#: Above this many bytes the (goal, cell) -> observation table is not built; observations are concatenated per step.
+_MAX_JOINT_OBS_BYTES = 16 * 2**20
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
 
 class GridGoalVectorEnv(VectorEnv):
     """``num_envs`` GridGoal sub-envs on one layout, stepped together with numpy.
@@ -32,8 +41,17 @@ class GridGoalVectorEnv(VectorEnv):
         **kwargs: Any :class:`GridGoalEnv` argument (``layout``, ``size``, ``goal``, ``start``, ``obs_mode``, ...).
             A new maze per reset (``layout_seed=None``) is not supported here.
 
-    Infos are gymnasium vector infos: ``agent_pos`` and ``goal`` ``(N, 2)`` int64, ``is_success`` ``(N,)`` bool,
-    ``task_id`` ``(N,)`` object, each with its ``_key`` mask.
+    Raises:
+        ValueError: On a bad ``num_envs``, ``goals_per_env`` or env argument, and in :meth:`step` on actions that are
+            not an int array of shape ``(num_envs,)`` with values in ``0..3``.
+
+    Observations are ``float32`` ``(num_envs, *single_obs_shape)``; rewards ``float64`` ``(num_envs,)``. Infos are
+    gymnasium vector infos: ``agent_pos`` and ``goal`` ``(N, 2)`` int64, ``is_success`` ``(N,)`` bool, ``task_id``
+    ``(N,)`` object (str), each with its ``_key`` mask (all ``True``). Every call returns new arrays.
+
+    Speed: sub-envs with a fixed start and a fixed goal (``goal`` / ``goals_per_env``) reset with numpy too;
+    random goals or starts are drawn per sub-env from its own generator (to match the single env draw for draw),
+    which costs a few microseconds per reset.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -59,65 +77,127 @@ class GridGoalVectorEnv(VectorEnv):
                 proto.draw_episode(np.random.default_rng(0), opt)
         else:
             self._goal_options = [{} for _ in range(self.num_envs)]
+        # with a fixed start and fixed goals a reset needs no random draw, so it can be done with numpy
+        self._static_resets = proto._start is not None and (goals_per_env is not None or proto._goal is not None)
+        self._random_goals = goals_per_env is None and proto._goal is None
 
         self.single_observation_space = proto.observation_space
         self.single_action_space = proto.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._build_tables()
+        # per-step constants as plain attributes (the step reads them every call)
+        self._act_shape = (self.num_envs,)
+        self._absorbing = proto.absorbing_goal
+        self._goal_reward = proto.goal_reward
+        self._step_cost = proto.step_cost
+        self._max_steps = proto.max_steps
 
+        n = self.num_envs
+        self._rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(n)]
+        # state: s4 = 4 * flat cell index, so that s4 + action indexes the transition table directly
+        self._s4 = np.zeros(n, dtype=np.int64)
+        self._buf = np.zeros(n, dtype=np.int64)
+        self._goal_idx = np.zeros(n, dtype=np.int64)
+        self._goal4 = np.zeros(n, dtype=np.int64)
+        self._goal_off = np.zeros(n, dtype=np.int64)
+        # truncation: sub-env i is truncated at the global step count self._t == self._deadline[i]
+        self._t = 0
+        self._deadline = np.full(n, proto.max_steps, dtype=np.int64)
+        self._done = np.zeros(n, dtype=bool)
+        self._any_done = False
+        self._all = _read_only(np.ones(n, dtype=bool))
+        self._goal_pos = _read_only(np.zeros((n, 2), dtype=np.int64))
+        self._goal_tid = _read_only(np.full(n, "", dtype=object))
+
+    def _build_tables(self) -> None:
+        """Precompute every lookup a step needs, indexed by ``s4 = 4 * cell`` (and the goal where observed)."""
+        proto, layout = self._proto, self.layout
         h, w = layout.height, layout.width
         n_cells = h * w
-        self._next = transition_table(layout)
-        self._pos = np.array([(i // w, i % w) for i in range(n_cells)], dtype=np.int64)
-        # observation = agent part (indexed by cell) ++ goal part (indexed by goal cell), along the feature axis
-        agent_obs = np.stack([proto._build_obs(i, 0) for i in range(n_cells)])
-        if proto.observe_goal:
-            split = {"coords": 2, "onehot": n_cells, "grid": 2}[proto.obs_mode]
-            self._agent_part = np.ascontiguousarray(agent_obs[:, :split])
-            self._goal_part = np.ascontiguousarray(np.stack([proto._build_obs(0, g) for g in range(n_cells)])[:, split:])
-        else:
-            self._agent_part, self._goal_part = agent_obs, None
+        self._n_cells = n_cells
+        nxt = transition_table(layout)
+        # cells n_cells..2*n_cells-1 are "about to reset to cell c" states: every action leads to c. An autoreset
+        # puts a sub-env there, so the ordinary table lookup performs the reset and ignores the action.
+        t4 = np.empty(2 * n_cells * N_ACTIONS, dtype=np.int64)
+        t4[: n_cells * N_ACTIONS] = (nxt * N_ACTIONS).ravel()
+        t4[n_cells * N_ACTIONS:] = np.repeat(np.arange(n_cells, dtype=np.int64) * N_ACTIONS, N_ACTIONS)
+        self._t4 = t4
+        self._reset_base = n_cells * N_ACTIONS
+        pos = np.array([(i // w, i % w) for i in range(n_cells)], dtype=np.int64)
+        self._pos = pos
+        self._pos4 = np.repeat(pos, N_ACTIONS, axis=0)
         self._task_ids = np.array([task_id_for(layout, (i // w, i % w)) for i in range(n_cells)], dtype=object)
-        self._rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(self.num_envs)]
-        self._cell = np.zeros(self.num_envs, dtype=np.int64)
-        self._goal = np.zeros(self.num_envs, dtype=np.int64)
-        self._steps = np.zeros(self.num_envs, dtype=np.int64)
-        self._success = np.zeros(self.num_envs, dtype=bool)
-        self._done = np.zeros(self.num_envs, dtype=bool)
-        self._all = np.ones(self.num_envs, dtype=bool)
-        self._all.flags.writeable = False
+        if proto._start is not None:
+            self._start_reset4 = self._reset_base + (proto._start[0] * w + proto._start[1]) * N_ACTIONS
+
+        agent_obs = np.stack([proto._build_obs(i, 0) for i in range(n_cells)])
+        self._obs4 = self._joint_obs4 = self._goal_part = None
+        if not proto.observe_goal:
+            self._obs4 = np.repeat(agent_obs, N_ACTIONS, axis=0)
+            return
+        # observation = agent part (indexed by cell) ++ goal part (indexed by goal cell), along the feature axis
+        split = {"coords": 2, "onehot": n_cells, "grid": 2}[proto.obs_mode]
+        agent_part = agent_obs[:, :split]
+        goal_part = np.stack([proto._build_obs(0, g) for g in range(n_cells)])[:, split:]
+        joint_bytes = n_cells * n_cells * N_ACTIONS * agent_obs[0].nbytes
+        if joint_bytes <= _MAX_JOINT_OBS_BYTES:
+            # one gather per step: row goal * (4 * n_cells) + s4 holds the whole observation
+            joint = np.concatenate(
+                [
+                    np.broadcast_to(agent_part[None], (n_cells, *agent_part.shape)),
+                    np.broadcast_to(goal_part[:, None], (n_cells, n_cells, *goal_part.shape[1:])),
+                ],
+                axis=2,
+            )
+            self._joint_obs4 = np.repeat(joint, N_ACTIONS, axis=1).reshape(-1, *agent_obs.shape[1:])
+        else:
+            self._agent_part4 = np.repeat(np.ascontiguousarray(agent_part), N_ACTIONS, axis=0)
+            self._goal_part = np.ascontiguousarray(goal_part)
 
     # -- helpers ------------------------------------------------------------------------------------------------
-    def _reset_sub(self, i: int) -> None:
+    def _reset_sub(self, i: int, t: int, pending: bool) -> None:
+        """Draw sub-env ``i``'s next episode; ``pending`` leaves it in the about-to-reset state for a step."""
         goal, start = self._proto.draw_episode(self._rngs[i], self._goal_options[i])
         w = self.layout.width
-        self._goal[i] = goal[0] * w + goal[1]
-        self._cell[i] = start[0] * w + start[1]
-        self._steps[i] = 0
-        self._success[i] = False
+        g = goal[0] * w + goal[1]
+        self._goal_idx[i] = g
+        self._goal4[i] = g * N_ACTIONS
+        self._goal_off[i] = g * self._reset_base
+        s4 = (start[0] * w + start[1]) * N_ACTIONS
+        self._s4[i] = self._reset_base + s4 if pending else s4
+        self._deadline[i] = t + self._proto.max_steps
 
-    def _obs(self) -> np.ndarray:
-        if self._goal_part is None:
-            return self._agent_part[self._cell]
-        return np.concatenate([self._agent_part[self._cell], self._goal_part[self._goal]], axis=1)
+    def _refresh_goal_infos(self) -> None:
+        self._goal_pos = _read_only(self._pos.take(self._goal_idx, axis=0))
+        self._goal_tid = _read_only(self._task_ids.take(self._goal_idx))
 
-    def _infos(self) -> dict[str, Any]:
+    def _obs(self, s4: np.ndarray) -> np.ndarray:
+        if self._obs4 is not None:
+            return self._obs4.take(s4, axis=0)
+        if self._joint_obs4 is not None:
+            return self._joint_obs4.take(self._goal_off + s4, axis=0)
+        return np.concatenate([self._agent_part4.take(s4, axis=0), self._goal_part.take(self._goal_idx, axis=0)], 1)
+
+    def _infos(self, s4: np.ndarray, success: np.ndarray) -> dict[str, Any]:
+        # new arrays on every call (gymnasium's rule): users keep infos, so nothing returned may be reused later
+        every = self._all
         return {
-            "agent_pos": self._pos[self._cell], "_agent_pos": self._all,
-            "goal": self._pos[self._goal], "_goal": self._all,
-            "is_success": self._success.copy(), "_is_success": self._all,
-            "task_id": self._task_ids[self._goal], "_task_id": self._all,
+            "agent_pos": self._pos4.take(s4, axis=0), "_agent_pos": every.copy(),
+            "goal": self._goal_pos.copy(), "_goal": every.copy(),
+            "is_success": success, "_is_success": every.copy(),
+            "task_id": self._goal_tid.copy(), "_task_id": every.copy(),
         }
 
     @property
     def goals(self) -> np.ndarray:
         """The current goal of every sub-env, int64 ``(num_envs, 2)``."""
-        return self._pos[self._goal]
+        return self._pos.take(self._goal_idx, axis=0)
 
     @property
     def agent_positions(self) -> np.ndarray:
         """The agent cell of every sub-env, int64 ``(num_envs, 2)``."""
-        return self._pos[self._cell]
+        return self._pos4.take(self._s4, axis=0)
 
     # -- gymnasium API ------------------------------------------------------------------------------------------
     def reset(
@@ -125,7 +205,12 @@ class GridGoalVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every sub-env. An int ``seed`` seeds sub-env ``i`` with ``seed + i``; a list gives one seed each.
 
-        ``options`` may hold ``"reset_mask"`` (bool ``(num_envs,)``) to reset only some sub-envs.
+        Args:
+            seed: None, an int, or a sequence of ``num_envs`` ints / Nones.
+            options: May hold ``"reset_mask"`` (bool ``(num_envs,)``) to reset only some sub-envs.
+
+        Returns:
+            Observations ``(num_envs, *obs_shape)`` and the vector infos.
         """
         if seed is not None:
             seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
@@ -135,50 +220,91 @@ class GridGoalVectorEnv(VectorEnv):
                 if s is not None:
                     self._rngs[i], _ = gym.utils.seeding.np_random(int(s))
         mask = (options or {}).get("reset_mask")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != bool:
+                raise ValueError(
+                    f"options['reset_mask'] with shape {mask.shape} and dtype {mask.dtype} is not allowed: "
+                    f"use a bool array of shape ({self.num_envs},)"
+                )
         for i in range(self.num_envs):
             if mask is None or mask[i]:
-                self._reset_sub(i)
+                self._reset_sub(i, self._t, pending=False)
                 self._done[i] = False
-        return self._obs(), self._infos()
+        self._any_done = bool(self._done.any())
+        self._refresh_goal_infos()
+        s4 = self._s4
+        # outside a step every sub-env sits on a real cell, and it is on its goal exactly when it has succeeded
+        return self._obs(s4), self._infos(s4, s4 == self._goal4)
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-env with ``actions`` (int array ``(num_envs,)``)."""
-        act = np.asarray(actions)
-        if act.shape != (self.num_envs,) or not np.issubdtype(act.dtype, np.integer):
+        """Step every sub-env.
+
+        Args:
+            actions: int array-like of shape ``(num_envs,)`` with values in ``0..3``.
+
+        Returns:
+            ``(observations, rewards, terminated, truncated, infos)`` with leading dimension ``num_envs``.
+
+        Raises:
+            ValueError: If ``actions`` has the wrong shape or dtype or a value outside ``0..3``.
+        """
+        act = actions if actions.__class__ is np.ndarray else np.asarray(actions)
+        if act.shape != self._act_shape or act.dtype.kind not in "iu":
             raise ValueError(
                 f"actions with shape {act.shape} and dtype {act.dtype} are not allowed: "
                 f"use an int array of shape ({self.num_envs},) with values in 0..{N_ACTIONS - 1}"
             )
-        if act.min() < 0 or act.max() >= N_ACTIONS:
-            raise ValueError(f"actions={act!r} are not allowed: every action must be in 0..{N_ACTIONS - 1}")
-        proto = self._proto
-        resetting = self._done
-        any_reset = bool(resetting.any())
-        if any_reset:
-            for i in np.flatnonzero(resetting):
-                self._reset_sub(int(i))
-            start_cells = self._cell.copy()
-        frozen = self._success if proto.absorbing_goal else None
-        nxt = self._next[self._cell, act]
-        if frozen is not None:
-            nxt = np.where(frozen, self._cell, nxt)
-        reached = nxt == self._goal
-        if frozen is not None:
-            reached &= ~frozen
-        rewards = reached * proto.goal_reward - proto.step_cost
-        if frozen is not None:
-            rewards[frozen] = 0.0
-        self._cell = nxt
-        self._steps += 1
-        self._success |= reached
-        terminated = self._success.copy() if not proto.absorbing_goal else np.zeros(self.num_envs, dtype=bool)
-        truncated = ~terminated & (self._steps >= proto.max_steps)
-        if any_reset:
-            self._cell[resetting] = start_cells[resetting]  # a resetting sub-env ignores its action
-            self._steps[resetting] = 0
-            self._success[resetting] = False
-            rewards[resetting] = 0.0
-            terminated[resetting] = False
-            truncated[resetting] = False
-        self._done = terminated | truncated
-        return self._obs(), rewards.astype(np.float64), terminated, truncated, self._infos()
+        # one reduction checks the range: any value outside 0..3 (negative ones included) sets a bit above bit 1
+        if int(np.bitwise_or.reduce(act)) & ~(N_ACTIONS - 1):
+            bad = act[(act < 0) | (act >= N_ACTIONS)]
+            raise ValueError(f"actions={bad[:8]!r} are not allowed: every action must be in 0..{N_ACTIONS - 1}")
+        if act.dtype is not _INT64:
+            act = act.astype(np.int64)
+        t = self._t = self._t + 1
+        s4 = self._s4
+        done = self._done
+        any_done = self._any_done
+        if any_done:
+            # sub-envs whose episode ended last step reset now: they move to an about-to-reset state, from which
+            # the transition below lands on their start whatever their action
+            if self._static_resets:
+                np.copyto(s4, self._start_reset4, where=done)
+                np.copyto(self._deadline, t + self._max_steps, where=done)
+            else:
+                for i in np.flatnonzero(done).tolist():
+                    self._reset_sub(i, t, pending=True)
+                if self._random_goals:
+                    self._refresh_goal_infos()
+        np.add(s4, act, out=self._buf)
+        nxt = self._s4 = self._t4.take(self._buf)
+        truncated = self._deadline == t
+        goal4 = self._goal4
+        if self._absorbing:
+            # an agent on the goal stays there and earns nothing; being on the goal is the same as success
+            at_goal = s4 == goal4
+            np.copyto(nxt, s4, where=at_goal)
+            success = nxt == goal4
+            reached = np.greater(success, at_goal)
+            terminated = np.zeros(self.num_envs, dtype=bool)
+            rewards = reached.astype(np.float64)
+            if self._goal_reward != 1.0:
+                rewards *= self._goal_reward
+            if self._step_cost != 0.0:
+                rewards -= np.logical_not(at_goal) * self._step_cost
+            self._done = truncated.copy()
+        else:
+            # a sub-env that has not ended is never on its goal before the step, so success == reaching it now
+            reached = terminated = nxt == goal4
+            success = reached.copy()
+            truncated = np.less(reached, truncated)  # truncation only when not terminated at the same step
+            rewards = reached.astype(np.float64)
+            if self._goal_reward != 1.0:
+                rewards *= self._goal_reward
+            if self._step_cost != 0.0:
+                rewards -= self._step_cost
+            self._done = reached | truncated
+        if any_done and self._step_cost != 0.0:
+            rewards[done] = 0.0  # the autoreset step earns nothing (flags are False already: start != goal)
+        self._any_done = bool(self._done.any())
+        return self._obs(nxt), rewards, terminated, truncated, self._infos(nxt, success)

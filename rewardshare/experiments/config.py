@@ -1,0 +1,269 @@
+"""The learning-curve benchmark's configuration: one frozen dataclass, a docstring per field, named profiles.
+
+Everything that decides what a result *means* is a field here and therefore part of the config hash written
+into every result file: the task family and its split, which held-out tasks are evaluated, the evaluation seeds,
+the success threshold, the budgets. They are fixed before any result is looked at; the report never chooses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+#: Reward-model reuse methods, in report order. ``scratch`` is the baseline every speedup is measured against.
+REUSE_METHODS: tuple[str, ...] = (
+    "scratch", "transfer", "multitask", "trunk_heads", "goal_conditioned", "maml", "map_prior",
+)
+#: Oracle rewards: the env's own sparse reward and the teacher's noiseless dense reward. They need no feedback.
+ORACLE_METHODS: tuple[str, ...] = ("true", "teacher")
+METHODS: tuple[str, ...] = REUSE_METHODS + ORACLE_METHODS
+ALGOS: tuple[str, ...] = ("ppo", "dqn")
+FEEDBACK_KINDS: tuple[str, ...] = ("labels", "preferences")
+BACKENDS: tuple[str, ...] = ("local", "ray")
+
+#: Bumped whenever the meaning of a field changes, so old result files are refused instead of misread.
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One learning-curve sweep. Build it from a profile (:func:`get_profile`) and override fields with
+    :func:`dataclasses.replace`; :meth:`validate` runs on construction.
+    """
+
+    profile: str = "quick"
+    """Name of the profile this config came from (informational; part of the hash like every field)."""
+
+    # -- tasks ----------------------------------------------------------------------------------------------------
+    layout: str = "open"
+    """Layout of the task family (``"open"``, ``"four_rooms"``, ``"maze"``)."""
+    size: int = 6
+    """Side length of the layout."""
+    subset: str = "all"
+    """Which free cells are goals of the family (see :class:`rewardshare.envs.TaskFamily`)."""
+    layout_seed: int = 0
+    """Maze seed (ignored by other layouts)."""
+    held_out_fraction: float = 0.25
+    """Fraction of the family's tasks in the ``held_out`` split. Held-out tasks are never pre-trained on or tuned on."""
+    split_seed: int = 0
+    """Seed of the family's train / held-out split."""
+    n_eval_tasks: int = 2
+    """How many held-out tasks are evaluated: the first ``n`` of a permutation of the held-out split seeded by
+    ``eval_task_seed``. Fixed here so nobody picks the tasks that flatter a method."""
+    eval_task_seed: int = 0
+    """Seed of the permutation that picks the evaluated held-out tasks."""
+    n_validation_tasks: int = 2
+    """Train tasks set aside (never pre-trained on) to choose each method's adaptation settings per k: the only
+    place any setting is chosen. The rest of the train split is the source of the pre-training feedback."""
+    validation_seed: int = 0
+    """Seed of the pick of validation tasks from the train split."""
+
+    # -- feedback and reward models ------------------------------------------------------------------------------
+    obs_mode: str = "coords"
+    """Observation mode of every env (agents and reward models see the same observations)."""
+    feedback: str = "labels"
+    """Feedback kind: ``"labels"`` (per-transition reward labels, MSE) or ``"preferences"`` (segment pairs)."""
+    teacher_reward: str = "dense"
+    """The teacher's reward (``"dense"``: +1 closer, -1 farther or bump, +5 goal bonus; or ``"sparse"``)."""
+    teacher_noise: float = 0.0
+    """Gaussian noise (std) on the teacher's labels."""
+    source_budget: int = 256
+    """Feedback items collected per source (train) task for pre-training."""
+    ks: tuple[int, ...] = (8, 64)
+    """Target budgets: feedback items collected on each held-out task. Reward-model EPIC is measured at every k."""
+    rl_ks: tuple[int, ...] = (64,)
+    """The subset of ``ks`` at which agents are trained (RL is the expensive part; EPIC is cheap)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of every reward model."""
+    pretrain_epochs: int = 200
+    """Epochs (passes over the source data) when pre-training a reuse method; MAML uses it as meta-iterations."""
+    scratch_epochs: int = 300
+    """Epochs when training a model from scratch on k target items (and the cap for fine-tuning)."""
+    adapt_candidates: tuple[tuple[float, int], ...] = ((1e-4, 50), (1e-3, 50), (1e-3, 300))
+    """Adaptation settings ``(learning rate, steps)`` tried for each method and k on the validation tasks; the best
+    (lowest mean validation EPIC, never worse than not adapting) is used on the held-out tasks. ``(0, 0)`` = no
+    adaptation is always a candidate."""
+    pretrain_seed: int = 0
+    """Seed of source feedback collection and pre-training."""
+
+    # -- agents ---------------------------------------------------------------------------------------------------
+    methods: tuple[str, ...] = METHODS
+    """Methods compared: reuse methods from :data:`REUSE_METHODS` and oracles from :data:`ORACLE_METHODS`."""
+    algos: tuple[str, ...] = ALGOS
+    """Stable-Baselines3 algorithms (``"ppo"``, ``"dqn"``)."""
+    seeds: tuple[int, ...] = (0, 1)
+    """Evaluation seeds: each seeds the target feedback draw, the adaptation and the agent of one run."""
+    total_timesteps: int = 20_000
+    """Agent training budget per run, in env steps (summed over parallel envs)."""
+    n_envs: int = 4
+    """Parallel training envs per run (one process; batched reward)."""
+    eval_every: int = 2_000
+    """Evaluate the agent on the true reward every this many env steps."""
+    eval_episodes: int = 20
+    """Episodes per evaluation (random starts, true reward)."""
+    success_threshold: float = 0.9
+    """Success rate that counts as solved: steps-to-threshold and the speedup are measured at it."""
+
+    def __post_init__(self) -> None:
+        # normalise list inputs (from JSON or a CLI) to tuples so the dataclass stays hashable and comparable
+        for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds"):
+            object.__setattr__(self, f, tuple(getattr(self, f)))
+        object.__setattr__(self, "adapt_candidates", tuple((float(lr), int(n)) for lr, n in self.adapt_candidates))
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field.
+
+        Raises:
+            ValueError: Naming the field, the bad value and what is allowed.
+        """
+        def positive_int(name: str) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} is not allowed: use an int >= 1")
+
+        for name in ("size", "n_eval_tasks", "source_budget", "pretrain_epochs", "scratch_epochs",
+                     "total_timesteps", "n_envs", "eval_every", "eval_episodes"):
+            positive_int(name)
+        if self.n_validation_tasks < 1:
+            raise ValueError(f"n_validation_tasks={self.n_validation_tasks!r} is not allowed: use an int >= 1")
+        if self.eval_every > self.total_timesteps:
+            raise ValueError(f"eval_every={self.eval_every} is not allowed: use at most total_timesteps={self.total_timesteps}")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods or len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"methods={self.methods!r} is not allowed: use distinct names from {METHODS}")
+        bad = [a for a in self.algos if a not in ALGOS]
+        if bad or not self.algos or len(set(self.algos)) != len(self.algos):
+            raise ValueError(f"algos={self.algos!r} is not allowed: use distinct names from {ALGOS}")
+        if self.feedback not in FEEDBACK_KINDS:
+            raise ValueError(f"feedback={self.feedback!r} is not allowed: use one of {FEEDBACK_KINDS}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds={self.seeds!r} is not allowed: use distinct ints >= 0")
+        if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
+            raise ValueError(f"ks={self.ks!r} is not allowed: use ints >= 1")
+        if list(self.ks) != sorted(set(self.ks)):
+            raise ValueError(f"ks={self.ks!r} is not allowed: use distinct ints in increasing order")
+        if any(k not in self.ks for k in self.rl_ks):
+            raise ValueError(f"rl_ks={self.rl_ks!r} is not allowed: every rl k must be one of ks={self.ks}")
+        if self.reuse_methods and not self.rl_ks:
+            raise ValueError("rl_ks=() is not allowed while reuse methods are compared: give at least one k")
+        if not 0.0 < self.success_threshold <= 1.0:
+            raise ValueError(f"success_threshold={self.success_threshold!r} is not allowed: use a float in (0, 1]")
+        if any(lr < 0 or n < 0 for lr, n in self.adapt_candidates):
+            raise ValueError(f"adapt_candidates={self.adapt_candidates!r} is not allowed: use (lr >= 0, steps >= 0) pairs")
+        if self.teacher_noise < 0:
+            raise ValueError(f"teacher_noise={self.teacher_noise!r} is not allowed: use a float >= 0")
+
+    # -- derived --------------------------------------------------------------------------------------------------
+    @property
+    def reuse_methods(self) -> tuple[str, ...]:
+        """The configured methods that learn a reward model (everything but the oracles)."""
+        return tuple(m for m in self.methods if m in REUSE_METHODS)
+
+    @property
+    def oracle_methods(self) -> tuple[str, ...]:
+        """The configured oracle methods."""
+        return tuple(m for m in self.methods if m in ORACLE_METHODS)
+
+    @property
+    def pretrained_methods(self) -> tuple[str, ...]:
+        """Reuse methods that are pre-trained on the source tasks (all but scratch)."""
+        return tuple(m for m in self.reuse_methods if m != "scratch")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field plus ``config_version``."""
+        d = dataclasses.asdict(self)
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        d["adapt_candidates"] = [list(c) for c in self.adapt_candidates]
+        d["config_version"] = CONFIG_VERSION
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchConfig:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: On an unknown field or a different ``config_version``.
+        """
+        data = dict(data)
+        version = data.pop("config_version", None)
+        if version != CONFIG_VERSION:
+            raise ValueError(f"config_version={version!r} is not supported: this rewardshare reads {CONFIG_VERSION}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}: allowed fields are {sorted(names)}")
+        return cls(**data)
+
+    def config_hash(self) -> str:
+        """A 16-hex-digit SHA-256 of the canonical JSON of :meth:`to_dict`; equal configs give equal hashes."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _profiles() -> dict[str, BenchConfig]:
+    smoke = BenchConfig(
+        profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=48, ks=(8,), rl_ks=(8,),
+        hidden_sizes=(16,), pretrain_epochs=5, scratch_epochs=10, adapt_candidates=((1e-3, 5),),
+        methods=("scratch", "transfer", "true"), algos=("ppo",), seeds=(0,), total_timesteps=256, n_envs=2,
+        eval_every=128, eval_episodes=2,
+    )
+    quick = BenchConfig(profile="quick")
+    full = BenchConfig(
+        profile="full", size=8, n_eval_tasks=3, n_validation_tasks=3, source_budget=512, ks=(4, 16, 64, 256),
+        rl_ks=(16, 64), pretrain_epochs=300, seeds=(0, 1, 2, 3, 4), total_timesteps=40_000, eval_every=2_000,
+        eval_episodes=30,
+    )
+    return {"smoke": smoke, "quick": quick, "full": full}
+
+
+#: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run. ``quick``: the default main job
+#: (<= 10 minutes on a 2-core CPU). ``full``: the README's headline numbers (resumable; >= 5 seeds x 3 tasks).
+PROFILES: dict[str, BenchConfig] = _profiles()
+
+
+def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
+    """The named profile, optionally with fields overridden.
+
+    Args:
+        name: ``"smoke"``, ``"quick"`` or ``"full"``.
+        **overrides: Field values replacing the profile's.
+
+    Returns:
+        The config (validated).
+
+    Raises:
+        ValueError: On an unknown profile or field, or an invalid value.
+    """
+    if name not in PROFILES:
+        raise ValueError(f"profile={name!r} is not allowed: use one of {tuple(PROFILES)}")
+    names = {f.name for f in dataclasses.fields(BenchConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown config field(s) {unknown}: allowed fields are {sorted(names)}")
+    return dataclasses.replace(PROFILES[name], **overrides)
+
+
+def field_docs() -> dict[str, str]:
+    """Each field's docstring (read from the source), for ``--help`` texts and the report."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(BenchConfig)))
+    docs: dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+__all__ = [
+    "ALGOS", "BACKENDS", "CONFIG_VERSION", "FEEDBACK_KINDS", "METHODS", "ORACLE_METHODS", "PROFILES",
+    "REUSE_METHODS", "BenchConfig", "field_docs", "get_profile",
+]

@@ -1,0 +1,462 @@
+"""Turn a sweep's run files into metrics, aggregate tables, plots and a markdown report.
+
+Per run: steps to reach the success threshold (censored at the budget when never reached), the normalised area
+under the success curve, the final success rate and the reward model's EPIC distance to the teacher.
+Across runs (grouped by algorithm, method and k): IQM with stratified bootstrap 95% CIs over tasks x seeds, the
+speedup over scratch (ratio of IQM steps-to-threshold, runs paired by task and seed) and the probability that a
+run of the method has a larger success AUC than the scratch run of the same task.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardshare.experiments import stats
+from rewardshare.experiments.config import ORACLE_METHODS, BenchConfig
+from rewardshare.experiments.store import ResultStore, atomic_write_json
+
+RUNS_CSV = "runs.csv"
+EPIC_CSV = "epic.csv"
+AGGREGATE_JSON = "aggregate.json"
+REPORT_MD = "report.md"
+FIGURES = {"curves": "learning_curves.png", "speedup": "speedup.png", "epic": "epic_vs_k.png"}
+RUN_COLUMNS = ("algo", "method", "k", "task_id", "seed", "steps_to_threshold", "reached", "auc", "final_success",
+               "epic", "wall_s")
+
+
+def load_runs(root: str | os.PathLike[str]) -> tuple[BenchConfig, list[dict[str, Any]]]:
+    """The config and every finished run record of a results directory.
+
+    Raises:
+        FileNotFoundError: If ``root`` is not a results directory.
+        ConfigMismatchError: If a run file was written by another config.
+    """
+    config = ResultStore.load_config(root)
+    store = ResultStore(root, config)
+    return config, [store.read(p) for p in store.run_files()]
+
+
+def load_epics(root: str | os.PathLike[str], config: BenchConfig) -> list[dict[str, Any]]:
+    """Every adapted model's EPIC record (``targets/*/k*/*.json``), one per method x k x task x seed."""
+    store = ResultStore(root, config)
+    out = []
+    for p in sorted(Path(root).glob("targets/*/k*/*.json")):
+        d = store.read(p)
+        out.append({"method": d["method"], "k": int(d["k"]), "task_id": d["task_id"], "seed": int(d["seed"]),
+                    "epic": float(d["epic"]), "epic_unadapted": _float_or_nan(d.get("epic_unadapted"))})
+    return out
+
+
+def _float_or_nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def run_metrics(record: dict[str, Any], config: BenchConfig) -> dict[str, Any]:
+    """The per-run metrics of one run record.
+
+    Args:
+        record: A run file's content (``curve`` with ``timesteps`` and ``success`` lists).
+        config: The sweep's config (threshold and budget).
+
+    Returns:
+        A row with the columns of :data:`RUN_COLUMNS`.
+    """
+    curve = record["curve"]
+    t, s = curve["timesteps"], curve["success"]
+    steps, reached = stats.steps_to_threshold(t, s, config.success_threshold, budget=config.total_timesteps)
+    return {
+        "algo": record["algo"], "method": record["method"], "k": int(record["k"]), "task_id": record["task_id"],
+        "seed": int(record["seed"]), "steps_to_threshold": steps, "reached": bool(reached),
+        "auc": stats.success_auc(t, s), "final_success": float(s[-1]),
+        "epic": _float_or_nan(record.get("epic")), "wall_s": float(record.get("wall_s", float("nan"))),
+    }
+
+
+def write_csv(rows: list[dict[str, Any]], path: str | os.PathLike[str], columns: tuple[str, ...]) -> Path:
+    """Write ``rows`` as CSV atomically (temp file + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def _group_by_task(rows: list[dict[str, Any]], key: str) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        out[r["task_id"]][r["seed"]] = float(r[key])
+    return out
+
+
+def _paired(a: dict[str, dict[int, float]], b: dict[str, dict[int, float]]) -> tuple[list[list[float]], list[list[float]]]:
+    """Scores of ``a`` and ``b`` on the (task, seed) pairs both have, grouped by task."""
+    xa, xb = [], []
+    for task in sorted(set(a) & set(b)):
+        seeds = sorted(set(a[task]) & set(b[task]))
+        if seeds:
+            xa.append([a[task][s] for s in seeds])
+            xb.append([b[task][s] for s in seeds])
+    return xa, xb
+
+
+def _est(groups: list[list[float]] | dict[str, dict[int, float]], n_boot: int, seed: int) -> dict[str, float] | None:
+    if isinstance(groups, dict):
+        groups = [list(v.values()) for _, v in sorted(groups.items())]
+    groups = [g for g in groups if g and not any(math.isnan(x) for x in g)]
+    if not groups:
+        return None
+    return stats.iqm_ci(groups, n_boot=n_boot, seed=seed).to_dict()
+
+
+def aggregate(
+    rows: list[dict[str, Any]],
+    epics: list[dict[str, Any]],
+    config: BenchConfig,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Aggregate per-run metrics and EPIC records.
+
+    Args:
+        rows: Per-run metrics (:func:`run_metrics`).
+        epics: EPIC records (:func:`load_epics`).
+        config: The sweep's config.
+        n_boot: Bootstrap resamples for every CI.
+        seed: Bootstrap seed.
+
+    Returns:
+        ``{"runs": [...], "epic": [...]}``: per (algo, method, k) the IQM [CI] of final success, AUC and
+        steps-to-threshold, the fraction of runs that reached the threshold, the speedup over scratch and the
+        probability of improvement over scratch (both ``None`` for scratch itself or without paired scratch runs);
+        oracles (``k = 0``) are compared with scratch at every agent k. Per (method, k) the IQM [CI] of EPIC.
+    """
+    by: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by[(r["algo"], r["method"], r["k"])].append(r)
+    order = {m: i for i, m in enumerate(config.methods)}
+    aorder = {a: i for i, a in enumerate(config.algos)}
+    entries = []
+    for (algo, method, k), rs in sorted(by.items(), key=lambda kv: (aorder.get(kv[0][0], 99), order.get(kv[0][1], 99),
+                                                                    kv[0][2])):
+        compare_ks = (config.rl_ks or (0,)) if method in ORACLE_METHODS else (k,)
+        for ck in compare_ks:
+            e: dict[str, Any] = {
+                "algo": algo, "method": method, "k": k, "scratch_k": ck, "n": len(rs),
+                "tasks": len({r["task_id"] for r in rs}),
+                "final_success": _est(_group_by_task(rs, "final_success"), n_boot, seed),
+                "auc": _est(_group_by_task(rs, "auc"), n_boot, seed),
+                "steps_to_threshold": _est(_group_by_task(rs, "steps_to_threshold"), n_boot, seed),
+                "reached": float(np.mean([r["reached"] for r in rs])),
+                "epic": _est(_group_by_task(rs, "epic"), n_boot, seed) if method not in ORACLE_METHODS else None,
+                "speedup": None, "p_improve": None, "scratch_reached": None,
+            }
+            scratch = by.get((algo, "scratch", ck), [])
+            if method != "scratch" and scratch:
+                ms, ss = _paired(_group_by_task(rs, "steps_to_threshold"), _group_by_task(scratch, "steps_to_threshold"))
+                if ms:
+                    e["speedup"] = stats.speedup_ci(ms, ss, n_boot=n_boot, seed=seed).to_dict()
+                    e["scratch_reached"] = float(np.mean([r["reached"] for r in scratch]))
+                ma, sa = _paired(_group_by_task(rs, "auc"), _group_by_task(scratch, "auc"))
+                if ma:
+                    e["p_improve"] = stats.probability_of_improvement(ma, sa, n_boot=n_boot, seed=seed).to_dict()
+            entries.append(e)
+    eby: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in epics:
+        eby[(r["method"], r["k"])].append(r)
+    epic_entries = []
+    for (method, k), rs in sorted(eby.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
+        epic_entries.append({
+            "method": method, "k": k, "n": len(rs), "epic": _est(_group_by_task(rs, "epic"), n_boot, seed),
+            "epic_unadapted": _est(_group_by_task(rs, "epic_unadapted"), n_boot, seed),
+        })
+    return {"runs": entries, "epic": epic_entries}
+
+
+def _fmt(e: dict[str, float] | None, digits: int = 2, scale: float = 1.0) -> str:
+    if e is None:
+        return "–"
+    v, lo, hi = e["value"] / scale, e["low"] / scale, e["high"] / scale
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _curves(rows_records: list[dict[str, Any]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Common evaluation grid and per-task ``(n_seeds, T)`` success curves (interpolated onto the grid)."""
+    grid = np.asarray(rows_records[0]["curve"]["timesteps"], dtype=float)
+    by_task: dict[str, list[np.ndarray]] = defaultdict(list)
+    for r in rows_records:
+        t = np.asarray(r["curve"]["timesteps"], dtype=float)
+        s = np.asarray(r["curve"]["success"], dtype=float)
+        by_task[r["task_id"]].append(s if t.shape == grid.shape and np.allclose(t, grid) else np.interp(grid, t, s))
+    return grid, [np.stack(v) for _, v in sorted(by_task.items())]
+
+
+def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, path: Path, n_boot: int = 1000) -> Path:
+    """Success-rate learning curves, IQM with 95% stratified bootstrap bands; a panel per algorithm and agent k."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = list(config.rl_ks) or [0]
+    algos = list(config.algos)
+    fig, axes = plt.subplots(len(ks), len(algos), figsize=(5.2 * len(algos), 3.8 * len(ks)), squeeze=False,
+                             sharey=True)
+    colors = plt.get_cmap("tab10")
+    for i, k in enumerate(ks):
+        for j, algo in enumerate(algos):
+            ax = axes[i][j]
+            for mi, method in enumerate(config.methods):
+                want_k = 0 if method in ORACLE_METHODS else k
+                rs = [r for r in records if r["algo"] == algo and r["method"] == method and int(r["k"]) == want_k]
+                if not rs:
+                    continue
+                grid, curves = _curves(rs)
+                mid, lo, hi = stats.iqm_curve_ci(curves, n_boot=n_boot)
+                style = "--" if method in ORACLE_METHODS else "-"
+                ax.plot(grid, mid, style, color=colors(mi % 10), label=method, lw=1.6)
+                ax.fill_between(grid, lo, hi, color=colors(mi % 10), alpha=0.15, lw=0)
+            ax.axhline(config.success_threshold, color="grey", lw=0.8, ls=":")
+            ax.set_title(f"{algo.upper()}, k = {k} target items" if config.reuse_methods else algo.upper())
+            ax.set_xlabel("env steps")
+            ax.set_ylim(-0.02, 1.02)
+            if j == 0:
+                ax.set_ylabel("true success rate (IQM, 95% CI)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        ncol = min(len(labels), 5)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    rows = -(-len(labels) // 5) if handles else 0
+    fig.tight_layout(rect=(0, min(0.06 * rows / len(ks), 0.3), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_speedup(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
+    """Speedup over scratch (steps-to-threshold ratio, IQM, 95% CI) per method; a panel per algorithm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    algos = list(config.algos)
+    fig, axes = plt.subplots(1, len(algos), figsize=(5.2 * len(algos), 3.6), squeeze=False)
+    ks = list(config.rl_ks)
+    for j, algo in enumerate(algos):
+        ax = axes[0][j]
+        methods = [m for m in config.methods if m != "scratch"]
+        for ki, k in enumerate(ks):
+            ys, xs, los, his = [], [], [], []
+            for mi, m in enumerate(methods):
+                e = next((e for e in agg["runs"] if e["algo"] == algo and e["method"] == m and e["scratch_k"] == k
+                          and e["speedup"]), None)
+                if e is None:
+                    continue
+                sp = e["speedup"]
+                ys.append(mi + (ki - (len(ks) - 1) / 2) * 0.25)
+                xs.append(sp["value"])
+                los.append(max(sp["value"] - sp["low"], 0))
+                his.append(max(sp["high"] - sp["value"], 0))
+            if xs:
+                ax.errorbar(xs, ys, xerr=[los, his], fmt="o", capsize=3, label=f"k = {k}")
+        ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_yticks(range(len(methods)))
+        ax.set_yticklabels(methods)
+        ax.invert_yaxis()
+        ax.set_title(f"{algo.upper()}: speedup over scratch")
+        ax.set_xlabel(f"scratch steps / method steps to {config.success_threshold:g} success")
+        if len(ks) > 1:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_epic_vs_k(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
+    """Reward-model EPIC distance to the teacher vs the target budget k (IQM, 95% CI), one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    colors = plt.get_cmap("tab10")
+    for mi, m in enumerate(config.methods):
+        es = [e for e in agg["epic"] if e["method"] == m and e["epic"]]
+        if not es:
+            continue
+        ks = [e["k"] for e in es]
+        v = [e["epic"]["value"] for e in es]
+        ax.plot(ks, v, "o-", color=colors(mi % 10), label=m)
+        ax.fill_between(ks, [e["epic"]["low"] for e in es], [e["epic"]["high"] for e in es], color=colors(mi % 10),
+                        alpha=0.15, lw=0)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(config.ks), [str(k) for k in config.ks])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("target feedback items k")
+    ax.set_ylabel("EPIC distance to teacher (IQM, 95% CI)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.set_title("Reward-model quality on held-out tasks")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _verdicts(agg: dict[str, Any]) -> list[str]:
+    """One sentence per learned method whose speedup CI does not lie above 1 (it did not demonstrably help)."""
+    lines = []
+    for e in agg["runs"]:
+        sp = e["speedup"]
+        if e["method"] in ORACLE_METHODS or sp is None:
+            continue
+        if sp["low"] <= 1.0:
+            worse = sp["high"] < 1.0
+            lines.append(
+                f"- {e['algo'].upper()} {e['method']} (k = {e['k']}): speedup {_fmt(sp)} — "
+                + ("slower than scratch." if worse else "not distinguishable from scratch at this number of runs.")
+            )
+    return lines
+
+
+def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str, str], meta: dict[str, Any]) -> str:
+    """The markdown report: setup, headline tables, EPIC vs k, figures, caveats."""
+    from rewardshare.experiments.runner import task_split
+
+    split = task_split(config)
+    thr = config.success_threshold
+    lines = [
+        f"# Learning-curve benchmark — profile `{config.profile}` (config `{config.config_hash()}`)",
+        "",
+        f"Task family: `{config.layout}` {config.size}x{config.size}, goals `{config.subset}`; "
+        f"{len(split['source'])} source tasks, {len(split['validation'])} validation tasks (from the train split, used "
+        f"only to choose adaptation settings), {len(split['eval'])} evaluated held-out tasks: "
+        + ", ".join(f"`{t.id}`" for t in split["eval"]) + ".",
+        f"Feedback: {config.feedback} from the {config.teacher_reward} teacher (noise {config.teacher_noise:g}); "
+        f"{config.source_budget} items per source task; target budgets k = {list(config.ks)} (agents at "
+        f"k = {list(config.rl_ks)}). Seeds {list(config.seeds)}; {config.total_timesteps} agent steps per run, "
+        f"evaluated every {config.eval_every} steps on {config.eval_episodes} episodes with the true reward.",
+        f"Success threshold {thr:g}. All of the above were fixed in the config before any result was seen.",
+        "",
+        f"Runs: {meta.get('n_runs', '?')}; epic records: {meta.get('n_epic', '?')}; rewardshare "
+        f"{meta.get('version', '?')}.",
+        "",
+        "## Agents (IQM over tasks x seeds, [95% stratified bootstrap CI])",
+        "",
+        f"Steps to {thr:g} success are censored at the budget ({config.total_timesteps}) for runs that never reach "
+        "it (column *reached*); a speedup involving censored runs is a bound, not a measurement. "
+        "*P(improve)* = probability that the method's success AUC beats scratch's on the same task.",
+        "",
+        "| algo | method | k | final success | success AUC | steps to threshold | reached | speedup vs scratch "
+        "| P(improve) | EPIC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in agg["runs"]:
+        k = f"{e['k']}" if e["method"] not in ORACLE_METHODS else f"– (vs scratch k={e['scratch_k']})"
+        lines.append(
+            f"| {e['algo']} | {e['method']} | {k} | {_fmt(e['final_success'])} | {_fmt(e['auc'])} | "
+            f"{_fmt(e['steps_to_threshold'], 0)} | {e['reached']:.0%} | {_fmt(e['speedup'])} | "
+            f"{_fmt(e['p_improve'])} | {_fmt(e['epic'], 3)} |"
+        )
+    lines += ["", "## Reward models: EPIC distance to the teacher on held-out tasks", "",
+              "| method | k | EPIC after adaptation | EPIC before adaptation |", "| --- | --- | --- | --- |"]
+    for e in agg["epic"]:
+        lines.append(f"| {e['method']} | {e['k']} | {_fmt(e['epic'], 3)} | {_fmt(e['epic_unadapted'], 3)} |")
+    verdicts = _verdicts(agg)
+    if verdicts:
+        lines += ["", "## Methods that did not demonstrably speed learning up", ""] + verdicts
+    lines += ["", "## Figures", ""]
+    for title, key in (("Learning curves", "curves"), ("Speedup over scratch", "speedup"), ("EPIC vs k", "epic")):
+        if key in figures:
+            lines += [f"### {title}", "", f"![{title}]({figures[key]})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def make_report(root: str | os.PathLike[str], n_boot: int = 2000, plots: bool = True) -> dict[str, Any]:
+    """Write ``runs.csv``, ``epic.csv``, ``aggregate.json``, the PNG figures and ``report.md`` into ``root``.
+
+    Args:
+        root: A results directory (:func:`~rewardshare.experiments.runner.run_sweep` output); partial sweeps work.
+        n_boot: Bootstrap resamples.
+        plots: Also draw the figures.
+
+    Returns:
+        The aggregate (as written to ``aggregate.json``) plus ``"paths"``, the files written.
+
+    Raises:
+        FileNotFoundError: If ``root`` is not a results directory.
+        ConfigMismatchError: If any result file belongs to another config.
+    """
+    from rewardshare._version import __version__
+
+    root = Path(root)
+    config, records = load_runs(root)
+    rows = [run_metrics(r, config) for r in records]
+    epics = load_epics(root, config)
+    agg = aggregate(rows, epics, config, n_boot=n_boot)
+    paths = {"runs_csv": str(write_csv(rows, root / RUNS_CSV, RUN_COLUMNS)),
+             "epic_csv": str(write_csv(epics, root / EPIC_CSV, ("method", "k", "task_id", "seed", "epic",
+                                                                 "epic_unadapted")))}
+    figures: dict[str, str] = {}
+    if plots and records:
+        plot_learning_curves(records, config, root / FIGURES["curves"])
+        figures["curves"] = FIGURES["curves"]
+        if any(e["speedup"] for e in agg["runs"]):
+            plot_speedup(agg, config, root / FIGURES["speedup"])
+            figures["speedup"] = FIGURES["speedup"]
+    if plots and agg["epic"]:
+        plot_epic_vs_k(agg, config, root / FIGURES["epic"])
+        figures["epic"] = FIGURES["epic"]
+    meta = {"n_runs": len(records), "n_epic": len(epics), "version": __version__}
+    md = markdown_report(agg, config, figures, meta)
+    tmp = root / f".{REPORT_MD}.tmp"
+    tmp.write_text(md)
+    os.replace(tmp, root / REPORT_MD)
+    paths["report"] = str(root / REPORT_MD)
+    paths.update({k: str(root / v) for k, v in figures.items()})
+    out = {"config_hash": config.config_hash(), "profile": config.profile, **agg, "meta": meta}
+    atomic_write_json(root / AGGREGATE_JSON, out)
+    paths["aggregate"] = str(root / AGGREGATE_JSON)
+    return {**out, "paths": paths}
+
+
+
+
+def summary_rows(agg: dict[str, Any]) -> list[dict[str, str]]:
+    """One short row per (algo, method, k) for a one-screen summary: IQMs, the speedup with its 95% CI."""
+    def v(e: dict[str, float] | None, digits: int) -> str:
+        return "-" if e is None else f"{e['value']:.{digits}f}"
+
+    rows = []
+    for e in agg["runs"]:
+        sp = e["speedup"]
+        rows.append({
+            "algo": e["algo"], "method": e["method"],
+            "k": str(e["k"]) if e["method"] not in ORACLE_METHODS else "-",
+            "success": v(e["final_success"], 2), "steps": v(e["steps_to_threshold"], 0),
+            "hit": f"{e['reached']:.0%}",
+            "speedup [CI]": "-" if sp is None else f"{sp['value']:.2f} [{sp['low']:.2f},{sp['high']:.2f}]",
+            "EPIC": v(e["epic"], 3),
+        })
+    return rows
+
+
+__all__ = ["AGGREGATE_JSON", "FIGURES", "REPORT_MD", "RUNS_CSV", "aggregate", "load_epics", "load_runs",
+           "make_report", "markdown_report", "plot_epic_vs_k", "plot_learning_curves", "plot_speedup", "run_metrics",
+           "summary_rows"]

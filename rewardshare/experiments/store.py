@@ -1,0 +1,223 @@
+"""The results directory of a sweep: atomic JSON files, one per finished unit, all stamped with the config hash.
+
+Layout of ``out/``::
+
+    config.json                              the full config and its hash (a different config is refused)
+    source.json                              source feedback collected (summary; the data is in cache/)
+    prep/<method>.json                       a reuse method is ready: selections and adapted models all written
+    adapt/<method>/k<k>.json                 adaptation settings chosen on the validation tasks
+    targets/<method>/k<k>/<task>_s<seed>.json   EPIC of the adapted reward model of one held-out task and seed
+    runs/<algo>/<method>/k<k>/<task>_s<seed>.json   one agent run: learning curve, EPIC, provenance
+    runs.csv  epic.csv  aggregate.json  report.md  *.png      written by :mod:`rewardshare.experiments.report`
+    cache/                                   bulky intermediates, not results (safe to leave out of git):
+        source/  models/<method>/  targets/<method>/k<k>/<task>_s<seed>/   feedback, pre-trained and adapted models
+
+A unit is finished exactly when its JSON file exists: every file is written to a temporary name and renamed with
+``os.replace`` (atomic on POSIX), so an interrupted sweep never leaves a half-written result, and re-running the
+same command skips what is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rewardshare._version import __version__
+from rewardshare.experiments.config import BenchConfig
+
+RUN_FORMAT = "rewardshare.bench.run"
+RUN_FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+
+
+class ConfigMismatchError(ValueError):
+    """A results directory or file belongs to a different config than the one in hand."""
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``).
+
+    Args:
+        path: Destination; parent directories are created.
+        data: JSON-serialisable data (NaN/inf are written as JSON ``NaN``/``Infinity``, which :mod:`json` reads).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, naming the file in the error if it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it to recompute that unit") from e
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text`` (task ids contain ``/``): ``"open-8x8/g7_7"`` -> ``"open-8x8_g7_7"``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def provenance(config: BenchConfig) -> dict[str, Any]:
+    """The stamp every result file carries: format, package version, config profile and hash."""
+    return {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "rewardshare_version": __version__,
+        "profile": config.profile,
+        "config_hash": config.config_hash(),
+    }
+
+
+def check_stamp(data: dict[str, Any], config: BenchConfig, path: Path) -> None:
+    """Refuse a result file written by another config or format.
+
+    Raises:
+        ConfigMismatchError: If the config hash differs.
+        ValueError: If the format or its version differs.
+    """
+    if data.get("format") != RUN_FORMAT or data.get("format_version") != RUN_FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format {data.get('format')!r} v{data.get('format_version')!r}; this rewardshare reads "
+            f"{RUN_FORMAT!r} v{RUN_FORMAT_VERSION}"
+        )
+    if data.get("config_hash") != config.config_hash():
+        raise ConfigMismatchError(
+            f"{path} was written by config {data.get('config_hash')!r} (profile {data.get('profile')!r}), not by the "
+            f"current config {config.config_hash()!r} (profile {config.profile!r}): results of different configs are "
+            "never mixed; use another --out directory"
+        )
+
+
+class ResultStore:
+    """Paths and stamped reads/writes of one sweep's results directory.
+
+    Args:
+        root: The results directory.
+        config: The sweep's config. :meth:`init` writes it, or refuses if the directory holds another config.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], config: BenchConfig) -> None:
+        self.root = Path(root)
+        self.config = config
+
+    def init(self) -> None:
+        """Create the directory and write ``config.json``, or check that the existing one is the same config.
+
+        Raises:
+            ConfigMismatchError: If ``config.json`` holds a different config.
+        """
+        path = self.root / CONFIG_FILE
+        if path.exists():
+            data = read_json(path)
+            if data.get("config_hash") != self.config.config_hash():
+                raise ConfigMismatchError(
+                    f"{self.root} holds results of config {data.get('config_hash')!r} (profile "
+                    f"{data.get('profile')!r}), not of the requested config {self.config.config_hash()!r} (profile "
+                    f"{self.config.profile!r}): results of different configs are never mixed; use another --out "
+                    "directory or delete that one"
+                )
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, {**provenance(self.config), "config": self.config.to_dict()})
+
+    @staticmethod
+    def load_config(root: str | os.PathLike[str]) -> BenchConfig:
+        """The config of an existing results directory (for re-making a report).
+
+        Raises:
+            FileNotFoundError: If ``root/config.json`` is missing.
+            ConfigMismatchError: If the stored hash does not match the stored config.
+        """
+        path = Path(root) / CONFIG_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: {root} is not a benchmark results directory")
+        data = read_json(path)
+        config = BenchConfig.from_dict(data["config"])
+        if config.config_hash() != data.get("config_hash"):
+            raise ConfigMismatchError(f"{path}: stored hash {data.get('config_hash')!r} does not match its config")
+        return config
+
+    # -- paths --------------------------------------------------------------------------------------------------
+    def source_path(self) -> Path:
+        """The marker (and summary) of the collected source feedback."""
+        return self.root / "source.json"
+
+    def source_dir(self) -> Path:
+        """Where the source feedback data lives."""
+        return self.root / "cache" / "source"
+
+    def prep_path(self, method: str) -> Path:
+        """The marker of a reuse method's finished preparation (pre-training, selection, adaptation)."""
+        return self.root / "prep" / f"{method}.json"
+
+    def model_dir(self, method: str) -> Path:
+        """Where the pre-trained state of ``method`` is cached (when the method can be saved)."""
+        return self.root / "cache" / "models" / method
+
+    def adapt_path(self, method: str, k: int) -> Path:
+        """The adaptation settings chosen for ``method`` at budget ``k``."""
+        return self.root / "adapt" / method / f"k{k}.json"
+
+    def target_path(self, method: str, k: int, task_id: str, seed: int) -> Path:
+        """The EPIC record of the adapted reward model of one held-out task and seed."""
+        return self.root / "targets" / method / f"k{k}" / f"{slug(task_id)}_s{seed}.json"
+
+    def target_model_dir(self, method: str, k: int, task_id: str, seed: int) -> Path:
+        """The adapted reward model (RewardModel files) of one held-out task and seed."""
+        return self.root / "cache" / "targets" / method / f"k{k}" / f"{slug(task_id)}_s{seed}"
+
+    def run_path(self, algo: str, method: str, k: int, task_id: str, seed: int) -> Path:
+        """The result file of one agent run (``k = 0`` for the oracles)."""
+        return self.root / "runs" / algo / method / f"k{k}" / f"{slug(task_id)}_s{seed}.json"
+
+    # -- stamped JSON ---------------------------------------------------------------------------------------------
+    def write(self, path: Path, payload: dict[str, Any]) -> Path:
+        """Write ``payload`` plus the provenance stamp atomically."""
+        return atomic_write_json(path, {**payload, **provenance(self.config)})
+
+    def read(self, path: Path) -> dict[str, Any]:
+        """Read a stamped file, refusing one of another config or format."""
+        data = read_json(path)
+        check_stamp(data, self.config, path)
+        return data
+
+    def done(self, path: Path) -> bool:
+        """Whether the unit whose result is ``path`` is finished *for this config*.
+
+        Raises:
+            ConfigMismatchError: If the file exists but was written by another config.
+        """
+        if not path.exists():
+            return False
+        self.read(path)
+        return True
+
+    def run_files(self) -> list[Path]:
+        """Every finished run file, sorted."""
+        return sorted((self.root / "runs").glob("*/*/k*/*.json"))
+
+
+__all__ = [
+    "CONFIG_FILE", "RUN_FORMAT", "RUN_FORMAT_VERSION", "ConfigMismatchError", "ResultStore", "atomic_write_json",
+    "check_stamp", "provenance", "read_json", "slug",
+]

@@ -1,0 +1,643 @@
+"""Feedback datasets: :class:`Transitions`, :class:`Preferences` and :class:`Demonstrations`.
+
+Each dataset is a set of numpy arrays plus a JSON-ready ``metadata`` dict (provenance). They share the same
+operations: ``len()``, :meth:`~FeedbackDataset.select`, :meth:`~FeedbackDataset.subsample`,
+:meth:`~FeedbackDataset.split`, :meth:`~FeedbackDataset.concatenate`, :meth:`~FeedbackDataset.by_task`,
+:meth:`~FeedbackDataset.save` and :meth:`~FeedbackDataset.load`; :func:`load_dataset` opens any of them.
+
+File format (version :data:`FORMAT_VERSION`): one ``.npz`` zip archive (written atomically, read with
+``allow_pickle=False``) holding one entry per array field plus ``__header__``, a uint8 array of UTF-8 JSON::
+
+    {"format": "rewardshare.feedback", "format_version": 1, "kind": "transitions" | "preferences" | "demonstrations",
+     "package_version": "0.1.0", "fields": {name: {"dtype": "float32", "shape": [...]}, ...}, "metadata": {...}}
+
+Collected datasets carry in ``metadata``: ``env_id``, ``env_kwargs``, ``tasks`` (task dicts), ``teachers``
+(teacher configs), ``coverage``, ``seed``, ``budget_spent`` and, for derived datasets, ``history``. Loading checks
+the format name, version, kind, the set of fields, each field's dtype and shape, and the lengths; a file that fails
+any check (or is truncated or corrupted) raises :class:`DatasetFormatError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from rewardshare._version import __version__
+
+FORMAT_NAME = "rewardshare.feedback"
+FORMAT_VERSION = 1
+HEADER_KEY = "__header__"
+
+D = TypeVar("D", bound="FeedbackDataset")
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file cannot be loaded: not a dataset, truncated, corrupted, of another version or kind, or with
+    fields that do not match its schema. The message names the file and the reason."""
+
+
+# -- field specs -----------------------------------------------------------------------------------------------------
+# per field: (dtype, trailing shape); "obs" stands for the observation shape, "L" for the segment length
+_OBS = "obs"
+
+
+def _as_array(name: str, value: Any, dtype: np.dtype | str) -> np.ndarray:
+    """Convert to the field's dtype, refusing lossy kinds (floats for ints, numbers for strings)."""
+    arr = np.asarray(value)
+    want = np.dtype(dtype)
+    if want.kind == "U":
+        if arr.size and arr.dtype.kind not in ("U", "O"):
+            raise TypeError(f"{name} has dtype {arr.dtype}: use strings (numpy unicode)")
+        if arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.reshape(-1)):
+            raise TypeError(f"{name} holds non-string objects: use strings")
+        return arr.astype(str) if arr.size else np.zeros(arr.shape, dtype="<U1")
+    if want.kind in "iu" and arr.size and arr.dtype.kind not in "iub":
+        raise TypeError(f"{name} has dtype {arr.dtype}: use an integer array")
+    if want.kind == "b" and arr.size and arr.dtype.kind != "b":
+        if arr.dtype.kind in "iu" and np.isin(arr, (0, 1)).all():
+            return arr.astype(bool)
+        raise TypeError(f"{name} has dtype {arr.dtype}: use a bool array")
+    if want.kind == "f" and arr.size and arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} has dtype {arr.dtype}: use a float array")
+    return arr.astype(want, copy=False)
+
+
+@dataclass(eq=False, kw_only=True)
+class FeedbackDataset:
+    """Base class: a dataclass of arrays with a common leading item axis, plus ``metadata``."""
+
+    KIND: ClassVar[str] = ""
+    #: field -> (dtype, trailing-shape spec); the leading axis is the item axis
+    SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {}
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # -- construction -------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if not isinstance(self.metadata, Mapping):
+            raise TypeError(f"metadata={self.metadata!r} is not allowed: use a JSON-ready dict")
+        self.metadata = dict(self.metadata)
+        for name, (dtype, _) in self.SPECS.items():
+            setattr(self, name, _as_array(name, getattr(self, name), dtype))
+        self._check_shapes()
+
+    @classmethod
+    def _array_fields(cls) -> list[str]:
+        return list(cls.SPECS)
+
+    def _check_shapes(self) -> None:
+        """Check every array against its spec: the leading axis (items, steps or episodes) agrees across fields,
+        ``L`` and the observation shape agree across fields, fixed sizes match."""
+        bound: dict[str, tuple[int, ...]] = {}
+        for name, (_, spec) in self.SPECS.items():
+            arr: np.ndarray = getattr(self, name)
+            expect: list[int] = []
+            pos = 0
+            for dim in spec:
+                if dim == _OBS:  # always last: the rest of the shape
+                    size = bound.setdefault(_OBS, arr.shape[pos:])
+                elif isinstance(dim, str):
+                    size = bound.setdefault(dim, arr.shape[pos : pos + 1] or (-1,))
+                else:
+                    size = (dim,)
+                expect.extend(size)
+                pos += len(size)
+            if arr.shape != tuple(expect):
+                named = ", ".join(str(d) for d in spec)
+                raise ValueError(
+                    f"{self.KIND}: field {name!r} has shape {arr.shape} but its spec ({named}) with the other fields "
+                    f"requires {tuple(expect)}: all fields must agree in length, segment length and observation shape"
+                )
+
+    # -- basic protocol -----------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        first = next(iter(self.SPECS))
+        return int(getattr(self, first).shape[0])
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """Shape of one observation."""
+        for name, (_, spec) in self.SPECS.items():
+            if _OBS in spec:
+                arr = getattr(self, name)
+                return tuple(arr.shape[len(spec) :])
+        return ()
+
+    @property
+    def task_ids(self) -> list[str]:
+        """The distinct task ids, in order of first appearance."""
+        return list(dict.fromkeys(self._item_task_ids().tolist()))
+
+    def _item_task_ids(self) -> np.ndarray:
+        return self.task_id  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(n={len(self)}, obs_shape={self.obs_shape}, tasks={len(self.task_ids)}, "
+            f"coverage={self.metadata.get('coverage')!r})"
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The array fields by name (the arrays themselves, not copies)."""
+        return {name: getattr(self, name) for name in self._array_fields()}
+
+    def equals(self, other: object) -> bool:
+        """Exact equality of type, every array (values, dtype, shape) and metadata."""
+        if type(other) is not type(self):
+            return False
+        for name, arr in self.arrays().items():
+            theirs = getattr(other, name)
+            if arr.dtype != theirs.dtype or arr.shape != theirs.shape or not np.array_equal(arr, theirs):
+                return False
+        return json.dumps(self.metadata, sort_keys=True) == json.dumps(other.metadata, sort_keys=True)  # type: ignore
+
+    # -- selection ----------------------------------------------------------------------------------------------
+    def _take(self: D, index: np.ndarray, op: dict[str, Any]) -> D:
+        meta = copy.deepcopy(self.metadata)
+        meta["history"] = [*meta.get("history", []), op]
+        kwargs = {name: arr[index] for name, arr in self.arrays().items()}
+        return type(self)(metadata=meta, **kwargs)
+
+    def _indices(self, mask_or_indices: Any) -> np.ndarray:
+        idx = np.asarray(mask_or_indices)
+        n = len(self)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise ValueError(f"mask has shape {idx.shape}: a boolean mask needs shape ({n},)")
+            return np.flatnonzero(idx)
+        if idx.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if not np.issubdtype(idx.dtype, np.integer) or idx.ndim != 1:
+            raise ValueError(
+                f"indices with dtype {idx.dtype} and shape {idx.shape} are not allowed: use 1-D ints or a bool mask"
+            )
+        if idx.min() < -n or idx.max() >= n:
+            raise ValueError(f"indices out of range for a dataset of {n} items: allowed is -{n}..{n - 1}")
+        return idx.astype(np.int64)
+
+    def select(self: D, mask_or_indices: Any) -> D:
+        """A new dataset of the chosen items (a boolean ``(n,)`` mask or int indices, order kept)."""
+        idx = self._indices(mask_or_indices)
+        return self._take(idx, {"op": "select", "n": int(idx.size)})
+
+    def subsample(self: D, k: int, seed: int = 0) -> D:
+        """``k`` items drawn without replacement (kept in their original order), e.g. for few-shot experiments.
+
+        Raises:
+            ValueError: If ``k`` is not an int in ``0..len(self)``.
+        """
+        n = len(self)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+            raise ValueError(f"k={k!r} is not allowed: use an int in 0..{n} (the dataset has {n} items)")
+        idx = np.sort(np.random.default_rng(seed).choice(n, size=int(k), replace=False))
+        return self._take(idx, {"op": "subsample", "k": int(k), "seed": int(seed)})
+
+    def split(self: D, fraction: float, seed: int = 0) -> tuple[D, D]:
+        """Split into two disjoint datasets (e.g. train / validation) by a seeded permutation.
+
+        Args:
+            fraction: Share of items in the first part, in (0, 1); with at least 2 items both parts are non-empty.
+            seed: Seed of the permutation.
+
+        Returns:
+            ``(first, second)``, each in original item order.
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (float, int)) or not 0.0 < fraction < 1.0:
+            raise ValueError(f"fraction={fraction!r} is not allowed: use a float in (0, 1)")
+        n = len(self)
+        n_first = int(round(fraction * n))
+        if n >= 2:
+            n_first = min(max(n_first, 1), n - 1)
+        perm = np.random.default_rng(seed).permutation(n)
+        first, second = np.sort(perm[:n_first]), np.sort(perm[n_first:])
+        op = {"op": "split", "fraction": float(fraction), "seed": int(seed)}
+        return self._take(first, {**op, "part": 0}), self._take(second, {**op, "part": 1})
+
+    def by_task(self: D) -> dict[str, D]:
+        """One dataset per task id, in order of first appearance."""
+        ids = self._item_task_ids()
+        return {tid: self._take(np.flatnonzero(ids == tid), {"op": "by_task", "task_id": tid}) for tid in self.task_ids}
+
+    @classmethod
+    def concatenate(cls: type[D], datasets: Sequence[D]) -> D:
+        """Join datasets of this kind with equal observation shapes (and segment lengths).
+
+        Metadata: keys whose values agree across all parts are kept; ``budget_spent`` is summed; the parts' full
+        metadata goes to ``"parts"``.
+
+        Raises:
+            ValueError: On an empty list, or parts of another kind or shape.
+        """
+        parts = list(datasets)
+        if not parts:
+            raise ValueError("datasets=[] is not allowed: give at least one dataset to concatenate")
+        for p in parts:
+            if type(p) is not cls:
+                raise TypeError(f"cannot concatenate a {type(p).__name__} into {cls.__name__}: use one kind only")
+        for name in cls._array_fields():
+            found = {tuple(getattr(p, name).shape[1:]) for p in parts}
+            if len(found) > 1:
+                raise ValueError(f"cannot concatenate: field {name!r} has different shapes per item {sorted(found)}")
+        meta = cls._merge_metadata([p.metadata for p in parts])
+        return cls._join(parts, meta)
+
+    @classmethod
+    def _join(cls: type[D], parts: list[D], meta: dict[str, Any]) -> D:
+        kwargs = {name: np.concatenate([getattr(p, name) for p in parts]) for name in cls._array_fields()}
+        return cls(metadata=meta, **kwargs)
+
+    @staticmethod
+    def _merge_metadata(metas: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(metas) == 1:
+            return copy.deepcopy(metas[0])
+        dumped = [{k: json.dumps(v, sort_keys=True) for k, v in m.items()} for m in metas]
+        common = {k: copy.deepcopy(v) for k, v in metas[0].items() if all(d.get(k) == dumped[0][k] for d in dumped)}
+        if all(isinstance(m.get("budget_spent"), int) for m in metas):
+            common["budget_spent"] = sum(m["budget_spent"] for m in metas)
+        common.pop("parts", None)
+        common["parts"] = copy.deepcopy(metas)
+        return common
+
+    # -- persistence --------------------------------------------------------------------------------------------
+    def header(self) -> dict[str, Any]:
+        """The JSON header written with the arrays (format, version, kind, schema, metadata)."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "kind": self.KIND,
+            "package_version": __version__,
+            "fields": {
+                name: {"dtype": arr.dtype.str, "shape": list(arr.shape)} for name, arr in self.arrays().items()
+            },
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the dataset to ``path`` (an ``.npz`` file; written to a temp file first, then renamed).
+
+        Returns:
+            The path written.
+
+        Raises:
+            TypeError: If the metadata is not JSON-serializable.
+        """
+        path = Path(path)
+        try:
+            header = json.dumps(self.header(), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{self.KIND}: metadata is not JSON-serializable ({exc}): use str/int/float/bool/None/list/dict"
+            ) from exc
+        arrays = dict(self.arrays())
+        arrays[HEADER_KEY] = np.frombuffer(header.encode("utf-8"), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, **arrays)  # a file object: numpy adds no ".npz" suffix
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls: type[D], path: str | os.PathLike[str]) -> D:
+        """Read a dataset written by :meth:`save`, checking format, version, kind and schema.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            DatasetFormatError: If the file is not a rewardshare feedback dataset, is truncated or corrupted, was
+                written by another format version, holds another kind, or its arrays do not match the schema.
+        """
+        header, arrays = _read(path)
+        kind = header.get("kind")
+        if cls is not FeedbackDataset and kind != cls.KIND:
+            raise DatasetFormatError(
+                f"{path}: holds a {kind!r} dataset, not {cls.KIND!r}: use {_KINDS[kind].__name__}.load or "
+                "rewardshare.feedback.load_dataset" if kind in _KINDS else f"{path}: unknown dataset kind {kind!r}"
+            )
+        target = _KINDS[kind]
+        return target._from_arrays(path, header, arrays)  # type: ignore[return-value]
+
+    @classmethod
+    def _from_arrays(cls: type[D], path: Any, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> D:
+        expected, found = set(cls._array_fields()), set(arrays)
+        if expected != found:
+            raise DatasetFormatError(
+                f"{path}: fields do not match the {cls.KIND!r} schema: missing {sorted(expected - found)}, "
+                f"unexpected {sorted(found - expected)}"
+            )
+        fields = header.get("fields", {})
+        for name, arr in arrays.items():
+            rec = fields.get(name)
+            if not isinstance(rec, dict) or rec.get("dtype") != arr.dtype.str or rec.get("shape") != list(arr.shape):
+                raise DatasetFormatError(
+                    f"{path}: field {name!r} has dtype {arr.dtype.str} and shape {list(arr.shape)} but the header "
+                    f"records {rec!r}: the file is inconsistent or was modified"
+                )
+        meta = header.get("metadata")
+        if not isinstance(meta, dict):
+            raise DatasetFormatError(f"{path}: the header's metadata is {type(meta).__name__}, expected a JSON object")
+        try:
+            return cls(metadata=meta, **arrays)
+        except (ValueError, TypeError) as exc:
+            raise DatasetFormatError(f"{path}: arrays fail the {cls.KIND!r} schema: {exc}") from exc
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read the header and every array, turning every low-level failure into a :class:`DatasetFormatError`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such dataset file")
+    try:
+        raw = path.read_bytes()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            names = list(npz.files)
+            if HEADER_KEY not in names:
+                raise DatasetFormatError(f"{path}: not a rewardshare feedback dataset (no {HEADER_KEY!r} entry)")
+            header_bytes = npz[HEADER_KEY]
+            arrays = {name: npz[name] for name in names if name != HEADER_KEY}
+    except DatasetFormatError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        raise DatasetFormatError(
+            f"{path}: cannot read the dataset, the file is truncated or corrupted ({type(exc).__name__}: {exc})"
+        ) from exc
+    try:
+        header = json.loads(header_bytes.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetFormatError(
+            f"{path}: the dataset header is not valid JSON ({exc}); the file is corrupted"
+        ) from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise DatasetFormatError(f"{path}: not a rewardshare feedback dataset (format is not {FORMAT_NAME!r})")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DatasetFormatError(
+            f"{path}: unsupported format version {version!r}; this rewardshare ({__version__}) reads format version "
+            f"{FORMAT_VERSION} (the file was written by rewardshare {header.get('package_version')!r})"
+        )
+    if header.get("kind") not in _KINDS:
+        raise DatasetFormatError(f"{path}: unknown dataset kind {header.get('kind')!r}; allowed are {sorted(_KINDS)}")
+    return header, arrays
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked JSON header of a dataset file (format, version, kind, fields, metadata)."""
+    return _read(path)[0]
+
+
+def load_dataset(path: str | os.PathLike[str]) -> Transitions | Preferences | Demonstrations:
+    """Load any feedback dataset, dispatching on the kind stored in the file.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        DatasetFormatError: See :meth:`FeedbackDataset.load`.
+    """
+    return FeedbackDataset.load(path)  # type: ignore[return-value]
+
+
+# -- the three kinds -------------------------------------------------------------------------------------------------
+@dataclass(eq=False, repr=False, kw_only=True)
+class Transitions(FeedbackDataset):
+    """Labelled transitions ``(s, a, s', done) -> label``.
+
+    Attributes:
+        obs: float32 ``(N, *obs_shape)``, observations before the move.
+        action: int64 ``(N,)``.
+        next_obs: float32 ``(N, *obs_shape)``.
+        done: bool ``(N,)``: the transition terminated the episode (reached the goal in a non-absorbing env).
+        label: float32 ``(N,)``: the teacher's (noisy) reward label.
+        task_id: str ``(N,)``.
+        agent_pos: int64 ``(N, 2)`` cell before the move; next_agent_pos: int64 ``(N, 2)`` cell after it.
+        metadata: Provenance (see the module docstring).
+    """
+
+    KIND: ClassVar[str] = "transitions"
+    SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "obs": ("float32", ("N", _OBS)),
+        "action": ("int64", ("N",)),
+        "next_obs": ("float32", ("N", _OBS)),
+        "done": ("bool", ("N",)),
+        "label": ("float32", ("N",)),
+        "task_id": ("U", ("N",)),
+        "agent_pos": ("int64", ("N", 2)),
+        "next_agent_pos": ("int64", ("N", 2)),
+    }
+
+    obs: np.ndarray
+    action: np.ndarray
+    next_obs: np.ndarray
+    done: np.ndarray
+    label: np.ndarray
+    task_id: np.ndarray
+    agent_pos: np.ndarray
+    next_agent_pos: np.ndarray
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class Preferences(FeedbackDataset):
+    """Pairs of trajectory segments of length ``L`` with the teacher's preference.
+
+    Attributes:
+        obs_a, next_obs_a: float32 ``(N, L, *obs_shape)``; action_a: int64 ``(N, L)``; done_a: bool ``(N, L)``;
+            agent_pos_a, next_agent_pos_a: int64 ``(N, L, 2)``. Same for segment B (``*_b``).
+        label: float32 ``(N,)``: probability that A is preferred (1.0 A, 0.0 B, 0.5 tie).
+        task_id: str ``(N,)``: both segments of a pair come from this task.
+        metadata: Provenance (see the module docstring).
+    """
+
+    KIND: ClassVar[str] = "preferences"
+    SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        **{
+            f"{name}_{side}": spec
+            for side in ("a", "b")
+            for name, spec in {
+                "obs": ("float32", ("N", "L", _OBS)),
+                "action": ("int64", ("N", "L")),
+                "next_obs": ("float32", ("N", "L", _OBS)),
+                "done": ("bool", ("N", "L")),
+                "agent_pos": ("int64", ("N", "L", 2)),
+                "next_agent_pos": ("int64", ("N", "L", 2)),
+            }.items()
+        },
+        "label": ("float32", ("N",)),
+        "task_id": ("U", ("N",)),
+    }
+
+    obs_a: np.ndarray
+    action_a: np.ndarray
+    next_obs_a: np.ndarray
+    done_a: np.ndarray
+    agent_pos_a: np.ndarray
+    next_agent_pos_a: np.ndarray
+    obs_b: np.ndarray
+    action_b: np.ndarray
+    next_obs_b: np.ndarray
+    done_b: np.ndarray
+    agent_pos_b: np.ndarray
+    next_agent_pos_b: np.ndarray
+    label: np.ndarray
+    task_id: np.ndarray
+
+    @property
+    def segment_length(self) -> int:
+        """``L``, the number of steps per segment."""
+        return int(self.action_a.shape[1]) if self.action_a.ndim == 2 else 0
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One demonstration, a view into a :class:`Demonstrations` (arrays of shape ``(T, ...)``)."""
+
+    obs: np.ndarray
+    action: np.ndarray
+    next_obs: np.ndarray
+    done: np.ndarray
+    agent_pos: np.ndarray
+    next_agent_pos: np.ndarray
+    task_id: str
+    episode_return: float
+    demonstrator_noise: float
+    success: bool
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class Demonstrations(FeedbackDataset):
+    """Demonstrated episodes, stored as flat steps plus per-episode arrays.
+
+    The *items* of a ``Demonstrations`` are its episodes: ``len()``, :meth:`select`, :meth:`subsample`,
+    :meth:`split` and :meth:`by_task` work on whole episodes (and renumber ``episode`` from 0).
+
+    Attributes:
+        obs, next_obs: float32 ``(T, *obs_shape)``; action: int64 ``(T,)``; done: bool ``(T,)`` (the step that
+            terminated the episode); agent_pos, next_agent_pos: int64 ``(T, 2)``; task_id: str ``(T,)``.
+        episode: int64 ``(T,)``: the episode of each step, ``0..E-1``, steps of an episode contiguous and in order.
+        episode_task_id: str ``(E,)``.
+        episode_return: float32 ``(E,)``: return under the teacher's noiseless reward.
+        demonstrator_noise: float32 ``(E,)``: the demonstrator's epsilon or temperature (see
+            ``metadata["noise_kind"]``), for rankings such as T-REX.
+        episode_success: bool ``(E,)``: the episode reached the goal (else it was truncated).
+        metadata: Provenance (see the module docstring).
+    """
+
+    KIND: ClassVar[str] = "demonstrations"
+    SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "obs": ("float32", ("T", _OBS)),
+        "action": ("int64", ("T",)),
+        "next_obs": ("float32", ("T", _OBS)),
+        "done": ("bool", ("T",)),
+        "agent_pos": ("int64", ("T", 2)),
+        "next_agent_pos": ("int64", ("T", 2)),
+        "task_id": ("U", ("T",)),
+        "episode": ("int64", ("T",)),
+        "episode_task_id": ("U", ("E",)),
+        "episode_return": ("float32", ("E",)),
+        "demonstrator_noise": ("float32", ("E",)),
+        "episode_success": ("bool", ("E",)),
+    }
+    _EPISODE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "episode_task_id", "episode_return", "demonstrator_noise", "episode_success"
+    )
+
+    obs: np.ndarray
+    action: np.ndarray
+    next_obs: np.ndarray
+    done: np.ndarray
+    agent_pos: np.ndarray
+    next_agent_pos: np.ndarray
+    task_id: np.ndarray
+    episode: np.ndarray
+    episode_task_id: np.ndarray
+    episode_return: np.ndarray
+    demonstrator_noise: np.ndarray
+    episode_success: np.ndarray
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        ep, n_ep = self.episode, self.episode_task_id.shape[0]
+        if ep.size:
+            if ep[0] != 0 or np.any(np.diff(ep) < 0) or np.any(np.diff(ep) > 1) or ep[-1] != n_ep - 1:
+                raise ValueError(
+                    f"{self.KIND}: field 'episode' must number the {n_ep} episodes 0..{n_ep - 1} with each "
+                    "episode's steps contiguous and in order"
+                )
+            if np.any(self.task_id != self.episode_task_id[ep]):
+                raise ValueError(f"{self.KIND}: field 'task_id' disagrees with 'episode_task_id' of its episode")
+        elif n_ep:
+            raise ValueError(f"{self.KIND}: {n_ep} episodes but no steps: every episode needs at least one step")
+
+    def __len__(self) -> int:
+        return int(self.episode_task_id.shape[0])
+
+    @property
+    def n_steps(self) -> int:
+        """Total number of demonstrated steps ``T``."""
+        return int(self.action.shape[0])
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        """int64 ``(E,)`` steps per episode."""
+        return np.bincount(self.episode, minlength=len(self)).astype(np.int64)
+
+    def _item_task_ids(self) -> np.ndarray:
+        return self.episode_task_id
+
+    def _take(self, index: np.ndarray, op: dict[str, Any]) -> Demonstrations:
+        index = np.asarray(index, dtype=np.int64) % max(len(self), 1)
+        starts = np.concatenate([[0], np.cumsum(self.episode_lengths)])
+        steps = (
+            np.concatenate([np.arange(starts[e], starts[e + 1]) for e in index]) if index.size
+            else np.zeros(0, dtype=np.int64)
+        )
+        lengths = self.episode_lengths[index]
+        meta = copy.deepcopy(self.metadata)
+        meta["history"] = [*meta.get("history", []), op]
+        kwargs = {name: getattr(self, name)[steps] for name in self.SPECS if name not in self._EPISODE_FIELDS}
+        kwargs["episode"] = np.repeat(np.arange(index.size, dtype=np.int64), lengths)
+        kwargs.update({name: getattr(self, name)[index] for name in self._EPISODE_FIELDS})
+        return Demonstrations(metadata=meta, **kwargs)
+
+    @classmethod
+    def _join(cls, parts: list[Demonstrations], meta: dict[str, Any]) -> Demonstrations:  # type: ignore[override]
+        kwargs = {name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.SPECS}
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        kwargs["episode"] = np.concatenate([p.episode + off for p, off in zip(parts, offsets, strict=True)])
+        return cls(metadata=meta, **kwargs)
+
+    def episodes(self) -> Iterator[Episode]:
+        """Iterate over the episodes in order."""
+        starts = np.concatenate([[0], np.cumsum(self.episode_lengths)])
+        for e in range(len(self)):
+            sl = slice(int(starts[e]), int(starts[e + 1]))
+            yield Episode(
+                obs=self.obs[sl], action=self.action[sl], next_obs=self.next_obs[sl], done=self.done[sl],
+                agent_pos=self.agent_pos[sl], next_agent_pos=self.next_agent_pos[sl],
+                task_id=str(self.episode_task_id[e]), episode_return=float(self.episode_return[e]),
+                demonstrator_noise=float(self.demonstrator_noise[e]), success=bool(self.episode_success[e]),
+            )
+
+
+_KINDS: dict[str, type[FeedbackDataset]] = {
+    Transitions.KIND: Transitions,
+    Preferences.KIND: Preferences,
+    Demonstrations.KIND: Demonstrations,
+}
+
+__all__ = [
+    "FORMAT_VERSION", "DatasetFormatError", "Demonstrations", "Episode", "FeedbackDataset", "Preferences",
+    "Transitions", "load_dataset", "read_header",
+]

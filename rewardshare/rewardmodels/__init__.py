@@ -1,0 +1,30 @@
+"""Reward models: learning from feedback, reuse across tasks, sharing and evaluation.
+
+``from rewardshare.rewardmodels import RewardModel, fit, load_model, ModelStore``
+
+- :class:`RewardModel` (``model.py``) with featurizers from gymnasium spaces (``featurizers.py``).
+- :func:`fit` (``training.py``) over the losses of ``losses.py`` (``"mse"``, ``"bradley_terry"``, ``"trex"``) and
+  MaxEnt IRL on grids (``irl.py``).
+- :func:`load_model`, :class:`ModelStore` (``sharing.py``): safetensors + JSON files and a local store.
+- :func:`evaluate`, :func:`epic_distance`, :func:`preference_accuracy`, :func:`plot_reward_heatmap`
+  (``evaluation.py``): judging a reward model against the teacher without RL.
+"""
+
+from rewardshare.rewardmodels.evaluation import (
+    Evaluation,
+    epic_distance,
+    evaluate,
+    plot_reward_heatmap,
+    preference_accuracy,
+)
+from rewardshare.rewardmodels.featurizers import make_featurizer, space_from_dict, space_to_dict, spaces_equal
+from rewardshare.rewardmodels.losses import LOSS_KINDS, Objective, make_loss
+from rewardshare.rewardmodels.model import RewardModel
+from rewardshare.rewardmodels.sharing import ModelFormatError, ModelStore, load_model, provenance, save_model
+from rewardshare.rewardmodels.training import FitResult, fit
+
+__all__ = [
+    "LOSS_KINDS", "Evaluation", "FitResult", "ModelFormatError", "ModelStore", "Objective", "RewardModel",
+    "epic_distance", "evaluate", "fit", "load_model", "make_featurizer", "make_loss", "plot_reward_heatmap",
+    "preference_accuracy", "provenance", "save_model", "space_from_dict", "space_to_dict", "spaces_equal",
+]

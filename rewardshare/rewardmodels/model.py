@@ -1,0 +1,427 @@
+"""The reward model: ``R(s, a[, s'][, done][, context]) -> float``, a small MLP over featurized inputs.
+
+Architecture::
+
+    x = featurize(obs) ++ featurize(action) [++ featurize(next_obs)] [++ done] [++ context]
+    R = head(trunk(x))            # trunk: Linear+activation blocks, head: Linear(., 1)
+
+There is one inference path, :meth:`RewardModel.forward`; :meth:`RewardModel.predict` only converts numpy batches
+and calls it under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from rewardshare.rewardmodels.featurizers import (
+    Featurizer,
+    make_featurizer,
+    space_from_dict,
+    space_to_dict,
+    spaces_equal,
+)
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU,
+}
+PARAMETER_GROUPS: tuple[str, ...] = ("all", "trunk", "head", "context", "head+context")
+ArrayLike = np.ndarray | Sequence[Any] | torch.Tensor
+
+
+def _space_str(space: spaces.Space) -> str:
+    if isinstance(space, spaces.Box):
+        low, high = space.low.min(), space.high.max()
+        return f"Box(shape={tuple(space.shape)}, dtype={np.dtype(space.dtype)}, low={low}, high={high})"
+    return repr(space)
+
+
+class RewardModel(nn.Module):
+    """A reward model for any env with ``Discrete`` or ``Box`` observation and action spaces.
+
+    Args:
+        observation_space: The env's observation space (``Discrete`` -> one-hot, ``Box`` -> flat floats).
+        action_space: The env's action space (``Discrete`` -> one-hot, ``Box`` -> flat floats).
+        hidden_sizes: Widths of the trunk's hidden layers; ``()`` makes the model linear in its features.
+        use_next_obs: Also read the next observation (``R(s, a, s')``).
+        use_done: Also read the episode-end flag.
+        context_dim: Size of the conditioning vector appended to the features (0: none). The context is a fixed
+            buffer (a goal descriptor) or, with ``learn_context=True``, a learnable ``nn.Parameter`` (a task
+            embedding). Both start at zeros; set it with :meth:`set_context`, or pass a per-sample ``context`` to
+            :meth:`forward`.
+        learn_context: Make the stored context a learnable parameter.
+        normalize_obs: Rescale bounded ``Box`` observations to ``[-1, 1]``.
+        activation: One of ``"relu"``, ``"tanh"``, ``"elu"``, ``"silu"``, ``"leaky_relu"``.
+        seed: Seeds the weight initialization (same seed -> identical weights); ``None`` uses torch's global RNG.
+        metadata: Provenance carried along and saved with the model (method, env id, tasks, feedback, metrics...).
+
+    Attributes:
+        trunk: ``nn.Sequential`` of ``Linear`` + activation blocks, ``(B, input_dim) -> (B, feature_dim)``.
+        head: ``nn.Linear(feature_dim, 1)``.
+        input_dim: Size of the concatenated features fed to the trunk.
+        feature_dim: Size of the trunk's output (``input_dim`` when there are no hidden layers).
+
+    Raises:
+        TypeError: If a space is neither ``Discrete`` nor ``Box``.
+        ValueError: On a bad ``hidden_sizes``, ``context_dim`` or ``activation``.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        hidden_sizes: Sequence[int] = (64, 64),
+        use_next_obs: bool = False,
+        use_done: bool = False,
+        context_dim: int = 0,
+        learn_context: bool = False,
+        normalize_obs: bool = True,
+        activation: str = "relu",
+        seed: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = tuple(hidden_sizes)
+        if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in hidden):
+            raise ValueError(f"hidden_sizes={hidden_sizes!r} is not allowed: use a sequence of positive ints")
+        if isinstance(context_dim, bool) or not isinstance(context_dim, (int, np.integer)) or context_dim < 0:
+            raise ValueError(f"context_dim={context_dim!r} is not allowed: use an int >= 0")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is not allowed: use one of {tuple(ACTIVATIONS)}")
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.hidden_sizes = tuple(int(h) for h in hidden)
+        self.use_next_obs = bool(use_next_obs)
+        self.use_done = bool(use_done)
+        self.context_dim = int(context_dim)
+        self.normalize_obs = bool(normalize_obs)
+        self.activation = activation
+        self.metadata: dict[str, Any] = dict(metadata or {})
+
+        self.obs_featurizer: Featurizer = make_featurizer(observation_space, normalize=normalize_obs)
+        # Actions are never rescaled: a Discrete action is one-hot, a Box action is used as is.
+        self.action_featurizer: Featurizer = make_featurizer(action_space, normalize=False)
+        self._obs_shape = self._element_shape(observation_space)
+        self._action_shape = self._element_shape(action_space)
+        self.input_dim = (
+            self.obs_featurizer.out_dim * (2 if self.use_next_obs else 1)
+            + self.action_featurizer.out_dim
+            + int(self.use_done)
+            + self.context_dim
+        )
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            layers: list[nn.Module] = []
+            width = self.input_dim
+            for h in self.hidden_sizes:
+                layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+                width = h
+            self.trunk = nn.Sequential(*layers)
+            self.feature_dim = width
+            self.head = nn.Linear(width, 1)
+        self.context: torch.Tensor | None
+        if self.context_dim:
+            self.set_context(torch.zeros(self.context_dim), learnable=bool(learn_context))
+        else:
+            if learn_context:
+                raise ValueError("learn_context=True needs context_dim > 0")
+            self.context = None
+
+    # -- construction helpers ------------------------------------------------------------------------------------
+    @staticmethod
+    def _element_shape(space: spaces.Space) -> tuple[int, ...]:
+        return () if isinstance(space, spaces.Discrete) else tuple(int(s) for s in space.shape)
+
+    @property
+    def learn_context(self) -> bool:
+        """Whether the stored context is a learnable parameter."""
+        return isinstance(self.context, nn.Parameter)
+
+    @property
+    def device(self) -> torch.device:
+        """The device holding the model's weights."""
+        return self.head.weight.device
+
+    def set_context(self, value: ArrayLike, learnable: bool | None = None) -> None:
+        """Set the stored context vector.
+
+        Args:
+            value: Shape ``(context_dim,)``.
+            learnable: ``True`` stores it as an ``nn.Parameter`` (trained by :func:`fit`), ``False`` as a fixed
+                buffer; ``None`` keeps the current kind.
+
+        Raises:
+            ValueError: If the model has no context or ``value`` has the wrong shape.
+        """
+        if not self.context_dim:
+            raise ValueError("this model has context_dim=0: build it with context_dim > 0 to use a context")
+        if learnable is None:
+            learnable = self.learn_context
+        device = self.device
+        raw = value.detach().cpu() if torch.is_tensor(value) else value
+        tensor = torch.as_tensor(np.asarray(raw, dtype=np.float32))
+        if tensor.shape != (self.context_dim,):
+            raise ValueError(f"context has shape {tuple(tensor.shape)}: expected ({self.context_dim},)")
+        tensor = tensor.to(device=device, dtype=self.head.weight.dtype)
+        if "context" in self._parameters:
+            del self._parameters["context"]
+        if "context" in self._buffers:
+            del self._buffers["context"]
+        if learnable:
+            self.context = nn.Parameter(tensor.clone())
+        else:
+            self.register_buffer("context", tensor.clone())
+
+    def parameter_group(self, name: str = "all") -> list[nn.Parameter]:
+        """The parameters of one part of the model, for training only that part (e.g. ``fit(..., params=...)``).
+
+        Args:
+            name: ``"all"``, ``"trunk"``, ``"head"`` (= all but the trunk's layers, i.e. the last layer),
+                ``"context"`` (only a learnable context) or ``"head+context"`` (everything but the trunk).
+
+        Raises:
+            ValueError: On an unknown name, or ``"context"`` when the context is not learnable.
+        """
+        if name not in PARAMETER_GROUPS:
+            raise ValueError(f"name={name!r} is not allowed: use one of {PARAMETER_GROUPS}")
+        ctx = [self.context] if isinstance(self.context, nn.Parameter) else []
+        if name == "context" and not ctx:
+            raise ValueError("parameter group 'context' is empty: the context is not learnable (learn_context=False)")
+        groups = {
+            "all": list(self.parameters()),
+            "trunk": list(self.trunk.parameters()),
+            "head": list(self.head.parameters()),
+            "context": ctx,
+            "head+context": list(self.head.parameters()) + ctx,
+        }
+        return groups[name]
+
+    def reset_head(self, seed: int | None = None) -> None:
+        """Re-initialize the head (a new head on the existing trunk)."""
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            self.head.reset_parameters()
+
+    # -- inference -----------------------------------------------------------------------------------------------
+    def _check(self, name: str, x: torch.Tensor, shape: tuple[int, ...], batch: int | None) -> None:
+        if x.dim() == 1 + len(shape) and tuple(x.shape[1:]) == shape and (batch is None or x.shape[0] == batch):
+            return
+        dims = ["B" if batch is None else str(batch), *map(str, shape)]
+        want = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+        raise ValueError(f"{name} has shape {tuple(x.shape)}: expected {want}")
+
+    def features(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        next_obs: torch.Tensor | None = None,
+        done: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The concatenated trunk input ``(B, input_dim)``; arguments as in :meth:`forward`."""
+        device = self.device
+        obs = torch.as_tensor(obs, device=device)
+        action = torch.as_tensor(action, device=device)
+        if action.dim() == 2 and isinstance(self.action_space, spaces.Discrete) and action.shape[1] == 1:
+            action = action[:, 0]  # SB3 hands Discrete actions over as (B, 1)
+        self._check("obs", obs, self._obs_shape, None)
+        batch = obs.shape[0]
+        self._check("action", action, self._action_shape, batch)
+        if isinstance(self.action_space, spaces.Discrete) and action.is_floating_point():
+            raise TypeError(f"action has dtype {action.dtype}: a Discrete action must be an integer tensor (int64)")
+        parts = [self.obs_featurizer(obs), self.action_featurizer(action)]
+        if self.use_next_obs:
+            if next_obs is None:
+                raise ValueError("next_obs is required: this model was built with use_next_obs=True")
+            next_obs = torch.as_tensor(next_obs, device=device)
+            self._check("next_obs", next_obs, self._obs_shape, batch)
+            parts.append(self.obs_featurizer(next_obs))
+        dtype = parts[0].dtype
+        if self.use_done:
+            if done is None:
+                raise ValueError("done is required: this model was built with use_done=True")
+            done = torch.as_tensor(done, device=device)
+            self._check("done", done, (), batch)
+            parts.append(done.to(dtype)[:, None])
+        if self.context_dim:
+            ctx = self.context if context is None else torch.as_tensor(context, device=device)
+            assert ctx is not None
+            if ctx.dim() == 1:
+                self._check("context", ctx[None], (self.context_dim,), 1)
+                ctx = ctx[None].expand(batch, -1)
+            else:
+                self._check("context", ctx, (self.context_dim,), batch)
+            parts.append(ctx.to(dtype))
+        elif context is not None:
+            raise ValueError("context was given but this model has context_dim=0")
+        return torch.cat(parts, dim=1)
+
+    def embed(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        next_obs: torch.Tensor | None = None,
+        done: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The trunk's output ``(B, feature_dim)`` (what the head reads); arguments as in :meth:`forward`."""
+        return self.trunk(self.features(obs, action, next_obs, done, context))
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        next_obs: torch.Tensor | None = None,
+        done: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Rewards for a batch of transitions.
+
+        Args:
+            obs: ``(B, *obs_shape)`` (``(B,)`` for a ``Discrete`` observation space).
+            action: ``(B,)`` int64 for ``Discrete`` actions (``(B, 1)`` accepted), ``(B, *action_shape)`` for ``Box``.
+            next_obs: ``(B, *obs_shape)``; required when ``use_next_obs``, ignored otherwise.
+            done: ``(B,)`` bool or float; required when ``use_done``, ignored otherwise.
+            context: ``(B, context_dim)`` or ``(context_dim,)`` overriding the stored context for this call.
+
+        Returns:
+            ``(B,)`` float rewards. Inputs on another device are moved to the model's device.
+
+        Raises:
+            ValueError: On a shape that does not fit the spaces (the message names expected and actual shapes),
+                an action or Discrete observation outside its space, or a missing required input.
+            TypeError: On a float tensor as a Discrete action.
+        """
+        return self.head(self.embed(obs, action, next_obs, done, context)).squeeze(-1)
+
+    def predict(
+        self,
+        obs: ArrayLike,
+        action: ArrayLike,
+        next_obs: ArrayLike | None = None,
+        done: ArrayLike | None = None,
+        context: ArrayLike | None = None,
+    ) -> np.ndarray:
+        """:meth:`forward` for numpy batches, under ``torch.inference_mode``.
+
+        Arrays are moved to the model's device. Discrete actions given as whole-number floats are cast to int64.
+
+        Returns:
+            float32 array of shape ``(B,)``.
+        """
+        device = self.device
+
+        def tensor(x: ArrayLike | None, integer: bool = False) -> torch.Tensor | None:
+            if x is None:
+                return None
+            if torch.is_tensor(x):
+                return x.to(device)
+            arr = np.asarray(x)
+            if integer and arr.dtype.kind == "f":
+                if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                    raise TypeError(f"action has non-integer values (dtype {arr.dtype}): a Discrete action is an int")
+                arr = arr.astype(np.int64)
+            if arr.dtype.kind == "f" and arr.dtype != np.float32:
+                arr = arr.astype(np.float32)
+            return torch.as_tensor(arr, device=device)
+
+        discrete_action = isinstance(self.action_space, spaces.Discrete)
+        with torch.inference_mode():
+            out = self.forward(
+                tensor(obs), tensor(action, integer=discrete_action), tensor(next_obs), tensor(done), tensor(context)
+            )
+        return out.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    # -- spaces, config, copies -----------------------------------------------------------------------------------
+    def fits_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> bool:
+        """Whether the model reads exactly these spaces."""
+        return spaces_equal(observation_space, self.observation_space) and spaces_equal(action_space, self.action_space)
+
+    def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Refuse spaces this model was not built for.
+
+        Raises:
+            ValueError: Naming both the model's spaces and the given ones.
+        """
+        if not self.fits_spaces(observation_space, action_space):
+            raise ValueError(
+                "the reward model does not fit this env: the model reads observation_space="
+                f"{_space_str(self.observation_space)}, action_space={_space_str(self.action_space)}; the env has "
+                f"observation_space={_space_str(observation_space)}, action_space={_space_str(action_space)}. "
+                "Use a model trained on an env with the same spaces (same layout size and obs_mode)."
+            )
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-ready description of the architecture; :meth:`from_config` rebuilds the model from it."""
+        return {
+            "observation_space": space_to_dict(self.observation_space),
+            "action_space": space_to_dict(self.action_space),
+            "hidden_sizes": list(self.hidden_sizes),
+            "use_next_obs": self.use_next_obs,
+            "use_done": self.use_done,
+            "context_dim": self.context_dim,
+            "learn_context": self.learn_context,
+            "normalize_obs": self.normalize_obs,
+            "activation": self.activation,
+            "featurizers": {"obs": self.obs_featurizer.config(), "action": self.action_featurizer.config()},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], metadata: dict[str, Any] | None = None) -> RewardModel:
+        """Build an (untrained) model from :meth:`config`'s output.
+
+        Raises:
+            ValueError: If the config is malformed.
+        """
+        try:
+            return cls(
+                space_from_dict(config["observation_space"]),
+                space_from_dict(config["action_space"]),
+                hidden_sizes=tuple(config["hidden_sizes"]),
+                use_next_obs=bool(config["use_next_obs"]),
+                use_done=bool(config["use_done"]),
+                context_dim=int(config["context_dim"]),
+                learn_context=bool(config.get("learn_context", False)),
+                normalize_obs=bool(config.get("normalize_obs", True)),
+                activation=str(config.get("activation", "relu")),
+                metadata=metadata,
+            )
+        except KeyError as exc:
+            raise ValueError(f"model config is missing the key {exc.args[0]!r}") from exc
+
+    def clone(self) -> RewardModel:
+        """A deep copy (weights, context kind and value, metadata, device)."""
+        return copy.deepcopy(self)
+
+    def num_parameters(self, params: Iterable[nn.Parameter] | None = None) -> int:
+        """Number of scalar parameters (of ``params``, default all)."""
+        return sum(p.numel() for p in (self.parameters() if params is None else params))
+
+    # -- persistence (see rewardshare.rewardmodels.sharing) ----------------------------------------------------------
+    def save(self, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` to ``directory``; see :func:`sharing.save_model`."""
+        from rewardshare.rewardmodels.sharing import save_model
+
+        return save_model(self, directory, metadata=metadata)
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device | None = None) -> RewardModel:
+        """Load a model written by :meth:`save`; see :func:`sharing.load_model`."""
+        from rewardshare.rewardmodels.sharing import load_model
+
+        return load_model(directory, device=device)
+
+    def extra_repr(self) -> str:
+        return (
+            f"obs={_space_str(self.observation_space)}, action={_space_str(self.action_space)}, "
+            f"use_next_obs={self.use_next_obs}, use_done={self.use_done}, context_dim={self.context_dim}"
+        )

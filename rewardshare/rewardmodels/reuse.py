@@ -1,0 +1,665 @@
+"""Reusing reward models across tasks: the shared machinery, the adaptation budget and its selection, and scratch.
+
+Every reuse method (this module's :class:`Scratch`, :mod:`.transfer`, :mod:`.multitask`, :mod:`.conditioning`,
+:mod:`.maml`, :mod:`.prior`) follows one life cycle:
+
+1. ``method.pretrain(source, tasks)`` learns from the *source* tasks' feedback (an :class:`~.losses.Objective` whose
+   items carry ``task_index``);
+2. ``method.start_model(task)`` is the :class:`~.model.RewardModel` it offers a new task before seeing any of its
+   feedback (zero-shot);
+3. ``method.adapt(target, budget, task)`` adapts that model to the new task's few items (``target``, an Objective of
+   any loss kind: reward labels, preferences, T-REX, MaxEnt IRL) and returns a plain ``RewardModel``.
+
+How far to adapt (:class:`AdaptationBudget`: steps, learning rate, which parameters) decides whether adaptation
+helps or destroys a good prior (a first prototype saw 300 Adam steps at lr 1e-3 on 4 labels take a goal-conditioned
+model from EPIC 0.005 to 0.29). :func:`select_budget` therefore chooses it on *validation* tasks (drawn from the
+``train`` split, never ``held_out``) with the same ``k``, and always includes "do not adapt" (``steps=0``), so the
+chosen budget is never worse than not adapting on those validation tasks.
+
+Scratch (the baseline): ``theta* = argmin_theta L(theta; D_target)`` from a fresh random initialisation, i.e. the
+same :func:`finetune` loop started from an untrained model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from rewardshare.rewardmodels.losses import Objective
+from rewardshare.rewardmodels.model import RewardModel
+
+Batch = dict[str, Tensor]
+LossFn = Callable[[Any, Batch], Tensor]
+Penalty = Callable[[Mapping[str, Tensor]], Tensor]
+
+
+# ------------------------------------------------------------------------------------------------ functional tools
+class FunctionalModel:
+    """A view of ``module`` that runs with substituted tensors (``torch.func.functional_call``).
+
+    Every other attribute is read from ``module``, so a loss that reads ``model.use_next_obs`` works unchanged.
+
+    Args:
+        module: The module whose ``forward`` runs.
+        tensors: Parameter/buffer tensors by name (``named_parameters`` / ``named_buffers``); the others stay the
+            module's own.
+    """
+
+    def __init__(self, module: nn.Module, tensors: Mapping[str, Tensor]) -> None:
+        self._module = module
+        self._tensors = dict(tensors)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        return functional_call(self._module, self._tensors, args, kwargs, strict=False)
+
+    forward = __call__
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def select_parameters(module: nn.Module, names: str | Sequence[str] | None) -> list[str]:
+    """Names of ``module``'s parameters matched by ``names``.
+
+    Args:
+        module: The model.
+        names: ``None`` or ``"all"`` for every parameter; else parameter names or dotted prefixes (``"head"``,
+            ``"context"``, ``"trunk.0"``), a single string or a sequence.
+
+    Returns:
+        The matching names in ``named_parameters`` order.
+
+    Raises:
+        ValueError: If an entry matches no parameter (the message lists the available names).
+    """
+    available = [n for n, _ in module.named_parameters()]
+    if names is None or names == "all":
+        return available
+    if isinstance(names, str):
+        names = (names,)
+    picked: set[str] = set()
+    for pattern in names:
+        hits = [n for n in available if n == pattern or n.startswith(pattern + ".")]
+        if not hits:
+            raise ValueError(f"params entry {pattern!r} matches no parameter of the model; available: {available}")
+        picked.update(hits)
+    return [n for n in available if n in picked]
+
+
+def batch_len(items: Mapping[str, Tensor]) -> int:
+    """The common leading (item) dimension of ``items``.
+
+    Raises:
+        ValueError: If the tensors disagree or there are none.
+    """
+    sizes = {int(v.shape[0]) for v in items.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"item tensors disagree on the leading dimension: sizes {sorted(sizes)}")
+    return sizes.pop()
+
+
+def stack_items(items: Sequence[Mapping[str, Tensor]]) -> Batch:
+    """Stack per-task item dicts of equal sizes into ``(T, n, ...)`` tensors."""
+    if not items:
+        raise ValueError("no tasks to stack")
+    return {k: torch.stack([b[k] for b in items]) for k in items[0]}
+
+
+def index_items(items: Mapping[str, Tensor], index: Tensor | np.ndarray | int | slice) -> Batch:
+    """``items[k][index]`` for every key."""
+    if isinstance(index, np.ndarray):
+        index = torch.as_tensor(index, dtype=torch.long)
+    return {k: v[index] for k, v in items.items()}
+
+
+def split_by_task(objective: Objective) -> dict[str, Objective]:
+    """One sub-objective per task id present in ``objective`` (items grouped by ``task_index``).
+
+    Each sub-objective keeps the pooled ``task_ids`` and ``shared`` tensors, so a per-task MaxEnt-IRL objective still
+    finds its own grid.
+    """
+    index = objective.items["task_index"]
+    out: dict[str, Objective] = {}
+    for i in torch.unique(index).tolist():
+        out[objective.task_ids[int(i)]] = objective.subset(index == int(i))
+    return out
+
+
+def draw_items(objective: Objective, n: int, rng: np.random.Generator) -> Batch:
+    """``n`` random items of ``objective`` (without replacement when it has enough, else with), no shared tensors."""
+    size = len(objective)
+    idx = rng.choice(size, size=n, replace=n > size)
+    return index_items(objective.items, idx)
+
+
+_NO_VMAP: set[str] = set()
+
+
+def vmap_or_loop(fn: Callable[..., Tensor], batched: Sequence[Mapping[str, Tensor]], key: str) -> Tensor:
+    """``torch.stack([fn(*args_t) for t])`` over the leading dimension of every dict in ``batched``, vectorised with
+    :func:`torch.func.vmap` when the computation allows it.
+
+    Some losses read values (MaxEnt IRL groups items by task with ``torch.unique``), which vmap cannot do; those fall
+    back to a Python loop (same values, slower), remembered per ``key`` so the failed attempt is paid once.
+    """
+    if key not in _NO_VMAP:
+        try:
+            return vmap(fn)(*batched)
+        except RuntimeError as exc:
+            if "vmap" not in str(exc):
+                raise
+            _NO_VMAP.add(key)
+            warnings.warn(
+                f"{key}: cannot run under torch.func.vmap ({str(exc).splitlines()[0][:100]}); looping over tasks",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    n = {int(v.shape[0]) for d in batched for v in d.values()}
+    if len(n) != 1:
+        raise ValueError(f"per-task inputs disagree on the number of tasks: {sorted(n)}")
+    count = n.pop()
+    return torch.stack([fn(*[index_items(d, t) for d in batched]) for t in range(count)])
+
+
+def _loss_key(loss_fn: LossFn) -> str:
+    owner = getattr(loss_fn, "__self__", None)
+    return f"{type(owner).__name__ if owner is not None else getattr(loss_fn, '__name__', 'loss')}"
+
+
+def per_task_losses(
+    model: nn.Module,
+    loss_fn: LossFn,
+    items: Mapping[str, Tensor],
+    shared: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Tensor] | None = None,
+) -> Tensor:
+    """The loss of each task of a stacked batch, with per-task parameter overrides.
+
+    ``loss_t = loss_fn(model with overrides[name][t], items_t + shared)``: task ``t``'s items are always paired with
+    row ``t`` of every override (its task embedding, its head, its goal descriptor), so an item is never trained
+    with another task's parameters.
+
+    Args:
+        model: The shared model.
+        loss_fn: ``Objective.loss`` (or any ``loss(model, batch) -> scalar``).
+        items: Item tensors stacked over tasks, ``(T, n, ...)``.
+        shared: Tensors every batch carries unchanged (e.g. the MaxEnt-IRL grid).
+        overrides: Per-task replacements of model tensors by name, ``(T, *tensor_shape)``.
+
+    Returns:
+        ``(T,)`` losses.
+    """
+    shared = dict(shared or {})
+    overrides = dict(overrides or {})
+
+    def one(item_t: Batch, over_t: Batch) -> Tensor:
+        return loss_fn(FunctionalModel(model, over_t), {**item_t, **shared})
+
+    return vmap_or_loop(one, [dict(items), overrides], _loss_key(loss_fn))
+
+
+# ------------------------------------------------------------------------------------------------ budgets
+@dataclass(frozen=True)
+class AdaptationBudget:
+    """How far to adapt a model to a new task.
+
+    Attributes:
+        steps: Full-batch gradient steps on the target items (``0``: use the start model as is).
+        lr: Adam learning rate (for MAML: a multiplier of the meta-learned inner rates, see :mod:`.maml`).
+        params: Which parameters move: ``"all"`` or names / prefixes such as ``"head"``, ``"context"``,
+            ``("head", "context")``; the others stay frozen.
+        prior_weight: ``lambda`` of the Gaussian-prior penalty ``lambda * sum_j w_j (theta_j - mu_j)^2`` (MAP
+            adaptation, :mod:`.prior`); ``0`` elsewhere.
+    """
+
+    steps: int = 0
+    lr: float = 1e-3
+    params: str | tuple[str, ...] = "all"
+    prior_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 0:
+            raise ValueError(f"steps={self.steps!r} is not allowed: use an int >= 0")
+        object.__setattr__(self, "steps", int(self.steps))
+        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr={self.lr!r} is not allowed: use a finite float > 0")
+        if (
+            not isinstance(self.prior_weight, (int, float))
+            or not math.isfinite(self.prior_weight)
+            or self.prior_weight < 0
+        ):
+            raise ValueError(f"prior_weight={self.prior_weight!r} is not allowed: use a finite float >= 0")
+        if not isinstance(self.params, str):
+            object.__setattr__(self, "params", tuple(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        out = asdict(self)
+        out["params"] = self.params if isinstance(self.params, str) else list(self.params)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AdaptationBudget:
+        """Inverse of :meth:`to_dict`."""
+        params = data.get("params", "all")
+        return cls(
+            int(data["steps"]),
+            float(data["lr"]),
+            params if isinstance(params, str) else tuple(params),
+            float(data.get("prior_weight", 0.0)),
+        )
+
+
+NO_ADAPTATION = AdaptationBudget(steps=0)
+
+
+def finetune(
+    model: RewardModel,
+    target: Objective,
+    *,
+    steps: int,
+    lr: float,
+    params: str | Sequence[str] = "all",
+    penalty: Penalty | None = None,
+    checkpoints: Iterable[int] = (),
+    on_checkpoint: Callable[[int, RewardModel], None] | None = None,
+    clone: bool = True,
+) -> RewardModel:
+    """Adapt ``model`` to ``target``: ``steps`` full-batch Adam steps on ``L(theta; D) [+ penalty(theta)]``.
+
+    Full batch because few-shot targets are small (k items); the result is deterministic given the inputs.
+
+    Args:
+        model: The start model (left unchanged when ``clone``).
+        target: The target task's items, any loss kind.
+        steps: Gradient steps (``0`` returns the (cloned) start model).
+        lr: Adam learning rate.
+        params: Parameters to train (see :func:`select_parameters`); the rest are frozen.
+        penalty: Extra term on the trained parameters (``{name: tensor}``), e.g. a Gaussian prior.
+        checkpoints: Step counts (``0 .. steps``) at which ``on_checkpoint(step, model)`` sees the model, so one run
+            scores several budgets.
+        on_checkpoint: See ``checkpoints``; the model it receives keeps changing afterwards (clone it to keep it).
+        clone: Train a clone (default) rather than ``model`` itself.
+
+    Returns:
+        The adapted model.
+
+    Raises:
+        ValueError: On an empty target or a bad argument.
+        FloatingPointError: If the loss becomes NaN or infinite.
+    """
+    if len(target) == 0:
+        raise ValueError("target is empty: adaptation needs at least one item")
+    budget = AdaptationBudget(steps, lr, params if isinstance(params, str) else tuple(params))  # validates
+    out = model.clone() if clone else model
+    names = select_parameters(out, budget.params)
+    named = dict(out.named_parameters())
+    train = [named[n] for n in names]
+    checks = sorted({int(c) for c in checkpoints})
+    if any(c < 0 or c > steps for c in checks):
+        raise ValueError(f"checkpoints={checks} is not allowed: use step counts in 0..{steps}")
+    objective = target.to(out.device)
+    batch = objective.batch()
+    optimizer = torch.optim.Adam(train, lr=lr) if train and steps else None
+    was_training = out.training
+    out.train()
+    try:
+        for step in range(steps + 1):
+            if on_checkpoint is not None and step in checks:
+                on_checkpoint(step, out)
+            if step == steps:
+                break
+            if optimizer is None:  # nothing trainable: the model stays as it is at every later checkpoint
+                for c in checks:
+                    if c > step and on_checkpoint is not None:
+                        on_checkpoint(c, out)
+                break
+            loss = objective.loss(out, batch)
+            if penalty is not None:
+                loss = loss + penalty({n: named[n] for n in names})
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"adaptation loss became {loss.item()} at step {step} (lr={lr}): lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    finally:
+        out.train(was_training)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ methods
+class ReuseMethod(ABC):
+    """A way to reuse what was learned on source tasks for a new task (see the module docstring).
+
+    Subclasses set :attr:`name`, implement :meth:`pretrain` and :meth:`start_model`, and may override
+    :meth:`adapt` and :meth:`candidate_params`.
+    """
+
+    name: str = ""
+
+    @abstractmethod
+    def pretrain(self, source: Objective, tasks: Sequence[Any] | None = None, *, seed: int = 0) -> ReuseMethod:
+        """Learn from the source tasks' items (``source.items["task_index"]`` names each item's task).
+
+        Args:
+            source: Pooled feedback of the source tasks.
+            tasks: ``GoalTask`` objects of the source tasks (needed by methods that read the goal).
+            seed: Seeds initialisation and sampling.
+
+        Returns:
+            ``self``.
+        """
+
+    @abstractmethod
+    def start_model(self, task: Any = None) -> RewardModel:
+        """The model offered to a new task before any of its feedback (a fresh object each call)."""
+
+    def adapt(
+        self, target: Objective, budget: AdaptationBudget = NO_ADAPTATION, task: Any = None, **kwargs: Any
+    ) -> RewardModel:
+        """Adapt :meth:`start_model` to ``target`` within ``budget``; ``kwargs`` go to :func:`finetune`.
+
+        Returns:
+            A plain :class:`RewardModel` whose ``metadata["reuse"]`` records the method and budget.
+        """
+        model = finetune(
+            self.start_model(task),
+            target,
+            steps=budget.steps,
+            lr=budget.lr,
+            params=budget.params,
+            penalty=self.penalty(budget),
+            clone=False,
+            **kwargs,
+        )
+        self._stamp(model, budget, len(target))
+        return model
+
+    def penalty(self, budget: AdaptationBudget) -> Penalty | None:
+        """An extra adaptation loss term for ``budget`` (MAP adaptation's prior); ``None`` by default."""
+        return None
+
+    def candidate_params(self) -> list[str | tuple[str, ...]]:
+        """The parameter choices :func:`select_budget` tries for this method."""
+        return ["all"]
+
+    def candidate_lrs(self) -> list[float]:
+        """The learning rates :func:`select_budget` tries for this method."""
+        return [1e-3, 1e-2]
+
+    def candidate_prior_weights(self) -> list[float]:
+        """The prior strengths :func:`select_budget` tries (only MAP adaptation uses one)."""
+        return [0.0]
+
+    def candidate_steps(self) -> list[int]:
+        """The step counts :func:`select_budget` tries for this method (0, no adaptation, is always added)."""
+        return [0, 10, 30, 100, 300]
+
+    def config(self) -> dict[str, Any]:
+        """JSON-ready settings (for provenance)."""
+        return {"method": self.name}
+
+    def _stamp(self, model: RewardModel, budget: AdaptationBudget, n_target: int) -> None:
+        model.metadata["reuse"] = {
+            "method": self.name,
+            "budget": budget.to_dict(),
+            "n_target_items": int(n_target),
+            "config": self.config(),
+        }
+
+    def _require_pretrained(self, ready: bool) -> None:
+        if not ready:
+            raise RuntimeError(f"{type(self).__name__} is not pretrained: call .pretrain(source, tasks) first")
+
+
+class Scratch(ReuseMethod):
+    """The baseline: learn the new task's reward from its ``k`` items alone, from a fresh random model.
+
+    Args:
+        observation_space: The env's observation space.
+        action_space: The env's action space.
+        seed: Weight initialisation seed.
+        **model_kwargs: Passed to :class:`RewardModel` (``hidden_sizes``, ``use_next_obs``, ...).
+    """
+
+    name = "scratch"
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, seed: int = 0, **model_kwargs: Any):
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.seed = int(seed)
+        self.model_kwargs = model_kwargs
+
+    def pretrain(
+        self, source: Objective | None = None, tasks: Sequence[Any] | None = None, *, seed: int = 0
+    ) -> Scratch:
+        """Nothing to learn from source tasks; kept for the common interface."""
+        return self
+
+    def start_model(self, task: Any = None) -> RewardModel:
+        return RewardModel(self.observation_space, self.action_space, seed=self.seed, **self.model_kwargs)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "method": self.name,
+            "seed": self.seed,
+            "model": {k: _jsonable(v) for k, v in self.model_kwargs.items()},
+        }
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, tuple):
+        return list(x)
+    return x
+
+
+# ------------------------------------------------------------------------------------------------ budget selection
+@dataclass
+class BudgetSelection:
+    """The outcome of :func:`select_budget`.
+
+    Attributes:
+        budget: The chosen budget (lowest mean validation score; ties go to fewer steps).
+        score: Its mean validation score.
+        no_adapt_score: The mean validation score of the start model (``steps=0``); ``score <= no_adapt_score``.
+        k: Target items per validation task.
+        table: Every candidate: ``{"budget": ..., "score": mean, "scores": per task and seed}``.
+        seconds: Wall-clock time of the selection.
+    """
+
+    budget: AdaptationBudget
+    score: float
+    no_adapt_score: float
+    k: int
+    table: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "budget": self.budget.to_dict(),
+            "score": self.score,
+            "no_adapt_score": self.no_adapt_score,
+            "k": self.k,
+            "table": self.table,
+            "seconds": self.seconds,
+        }
+
+
+def select_budget(
+    method: ReuseMethod,
+    validation: Sequence[tuple[Any, Objective]],
+    k: int,
+    score: Callable[[RewardModel, Any], float],
+    *,
+    steps: Sequence[int] | None = None,
+    lrs: Sequence[float] | None = None,
+    params: Sequence[str | tuple[str, ...]] | None = None,
+    prior_weights: Sequence[float] | None = None,
+    seeds: Sequence[int] = (0,),
+    draw: Callable[[Objective, int, int], Objective] | None = None,
+) -> BudgetSelection:
+    """Choose the adaptation budget of ``method`` for ``k`` target items on validation tasks.
+
+    For every validation task and seed, ``k`` items are drawn from the task's pool; every (lr, params,
+    prior_weight) is run once up to ``max(steps)`` and scored at each step count in ``steps``. The budget with the
+    lowest mean score wins; ``steps=0`` (no adaptation) is always a candidate, so the winner is never worse than not
+    adapting *on these validation tasks*. Pass validation tasks from the ``train`` split only (never ``held_out``).
+
+    Args:
+        method: A pretrained reuse method.
+        validation: ``(task, pool)`` pairs: the task (as :meth:`ReuseMethod.start_model` takes it) and an Objective
+            with at least ``k`` of its items.
+        k: Target items per adaptation (the few-shot budget being tuned for).
+        score: ``score(model, task) -> float``, lower is better (e.g. EPIC distance to the task's teacher).
+        steps: Step counts to try (``0`` is added if missing); default ``method.candidate_steps()``.
+        lrs: Learning rates to try; default ``method.candidate_lrs()``.
+        params: Parameter choices; default ``method.candidate_params()``.
+        prior_weights: Prior strengths to try; default ``method.candidate_prior_weights()``.
+        seeds: Draws of the ``k`` items per task.
+        draw: ``draw(pool, k, seed) -> Objective``; default ``k`` distinct random items.
+
+    Returns:
+        A :class:`BudgetSelection`.
+
+    Raises:
+        ValueError: If ``validation`` is empty, ``k < 1`` or a pool has fewer than ``k`` items.
+    """
+    if not validation:
+        raise ValueError("validation is empty: pass (task, pool) pairs from the train split")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k={k!r} is not allowed: use an int >= 1")
+    for _, pool in validation:
+        if len(pool) < k:
+            raise ValueError(f"a validation pool has {len(pool)} items: need at least k={k}")
+    draw = draw or _draw_k
+    start = time.perf_counter()
+    steps = method.candidate_steps() if steps is None else steps
+    lrs = method.candidate_lrs() if lrs is None else lrs
+    prior_weights = method.candidate_prior_weights() if prior_weights is None else prior_weights
+    step_list = sorted({0, *(int(s) for s in steps)})
+    max_steps = step_list[-1]
+    params = list(params) if params is not None else method.candidate_params()
+    configs = [(lr, p, w) for lr in lrs for p in params for w in prior_weights]
+    # results[(steps, lr, params, w)] -> list of scores
+    results: dict[tuple[int, float, Any, float], list[float]] = {}
+    zero_scores: list[float] = []
+    for task, pool in validation:
+        for seed in seeds:
+            target = draw(pool, int(k), int(seed))
+            zero_scores.append(float(score(method.start_model(task), task)))
+            for lr, p, w in configs:
+                if max_steps == 0:
+                    continue
+
+                def record(
+                    step: int, model: RewardModel, lr: float = lr, p: Any = p, w: float = w, task: Any = task
+                ) -> None:
+                    if step > 0:
+                        results.setdefault((step, lr, p, w), []).append(float(score(model, task)))
+
+                budget = AdaptationBudget(max_steps, lr, p, w)
+                method.adapt(target, budget, task, checkpoints=[s for s in step_list if s > 0], on_checkpoint=record)
+    no_adapt = float(np.mean(zero_scores))
+    table = [{"budget": NO_ADAPTATION.to_dict(), "score": no_adapt, "scores": zero_scores}]
+    best, best_score = NO_ADAPTATION, no_adapt
+    for (s, lr, p, w), vals in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3])):
+        mean = float(np.mean(vals))
+        budget = AdaptationBudget(s, lr, p, w)
+        table.append({"budget": budget.to_dict(), "score": mean, "scores": vals})
+        if mean < best_score - 1e-12 or (math.isclose(mean, best_score) and s < best.steps):
+            best, best_score = budget, mean
+    return BudgetSelection(best, best_score, no_adapt, int(k), table, time.perf_counter() - start)
+
+
+def _draw_k(pool: Objective, k: int, seed: int) -> Objective:
+    idx = np.random.default_rng(seed).choice(len(pool), size=k, replace=False)
+    return pool.subset(np.sort(idx))
+
+
+# ------------------------------------------------------------------------------------------------ multi-task training
+def train_per_task(
+    model: nn.Module,
+    source: Objective,
+    task_order: Sequence[str],
+    *,
+    overrides: Mapping[str, Tensor] | None = None,
+    extra_params: Iterable[nn.Parameter] = (),
+    train_model: bool = True,
+    steps: int = 2000,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    items_per_task: int = 32,
+    tasks_per_step: int | None = None,
+    seed: int = 0,
+) -> list[float]:
+    """Train on the mean of per-task losses, ``(1/T) sum_t L_t(theta, phi_t)``, each task with its own tensors.
+
+    Every step draws ``tasks_per_step`` tasks (default all) and ``items_per_task`` items of each, and pairs task
+    ``t``'s items with row ``task_order.index(t)`` of every override (:func:`per_task_losses`).
+
+    Args:
+        model: The shared model (trained in place when ``train_model``).
+        source: Pooled items of the tasks; ``source.task_ids`` must all be in ``task_order``.
+        task_order: Task id of each override row.
+        overrides: Per-task model tensors ``(T, ...)`` by parameter/buffer name (learned if they are parameters
+            listed in ``extra_params``, fixed otherwise).
+        extra_params: Further tensors to train (the override parameters).
+        train_model: Also train the shared model's parameters.
+        steps: Gradient steps.
+        lr: Adam learning rate.
+        weight_decay: AdamW weight decay.
+        items_per_task: Items per task per step (drawn with replacement when a task has fewer).
+        tasks_per_step: Tasks per step; ``None`` for all.
+        seed: Seeds the draws.
+
+    Returns:
+        The mean per-task loss of each step.
+
+    Raises:
+        ValueError: If a task of ``source`` has no row in ``task_order``.
+    """
+    groups = split_by_task(source)
+    order = list(task_order)
+    missing = [t for t in groups if t not in order]
+    if missing:
+        raise ValueError(f"tasks {missing} of the source data have no row in task_order")
+    ids = sorted(groups)
+    rows = torch.as_tensor([order.index(t) for t in ids], dtype=torch.long)
+    overrides = dict(overrides or {})
+    params = ([p for p in model.parameters() if p.requires_grad] if train_model else []) + list(extra_params)
+    if not params:
+        raise ValueError("nothing to train: train_model=False and no extra_params")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    rng = np.random.default_rng(seed)
+    history: list[float] = []
+    n_tasks = len(ids) if tasks_per_step is None else min(int(tasks_per_step), len(ids))
+    was_training = model.training
+    model.train()
+    try:
+        for step in range(int(steps)):
+            pick = np.sort(rng.choice(len(ids), size=n_tasks, replace=False))
+            items = stack_items([draw_items(groups[ids[i]], items_per_task, rng) for i in pick])
+            sel = rows[torch.as_tensor(pick)]
+            over = {name: value[sel] for name, value in overrides.items()}
+            loss = per_task_losses(model, source.loss, items, source.shared, over).mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"multi-task loss became {loss.item()} at step {step} (lr={lr}): lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.append(float(loss.detach()))
+    finally:
+        model.train(was_training)
+    return history

@@ -1,0 +1,29 @@
+"""Swap a learned reward into an environment: single-env and batched wrappers, reward sources, the table fast path.
+
+- :class:`LearnedRewardWrapper`: a ``gymnasium.Wrapper``; ``step`` returns the learned reward, ``info`` keeps the
+  true one.
+- :class:`LearnedRewardVecEnvWrapper` (Stable-Baselines3 ``VecEnv``) and :class:`LearnedRewardVectorWrapper`
+  (gymnasium ``VectorEnv``): one batched reward computation for all sub-envs.
+- :func:`as_reward_source`: a RewardModel, a list of them (ensemble), ``"true"`` or a Teacher, behind one interface.
+- :mod:`~rewardshare.wrappers.table`: on finite envs the reward is tabulated once and looked up per step.
+"""
+
+from rewardshare.wrappers.learned_reward import EPISODE_INFO_KEYS, LearnedRewardWrapper
+from rewardshare.wrappers.sources import (
+    REWARD_NAMES,
+    ModelReward,
+    RewardSource,
+    TeacherReward,
+    TrueReward,
+    as_reward_source,
+)
+from rewardshare.wrappers.table import MAX_TABLE_ROWS, FiniteStates, RewardTable, build_table, enumerate_states
+from rewardshare.wrappers.transform import RewardTransform
+from rewardshare.wrappers.vector import LearnedRewardVecEnvWrapper, LearnedRewardVectorWrapper
+
+__all__ = [
+    "EPISODE_INFO_KEYS", "MAX_TABLE_ROWS", "REWARD_NAMES",
+    "FiniteStates", "LearnedRewardVecEnvWrapper", "LearnedRewardVectorWrapper", "LearnedRewardWrapper",
+    "ModelReward", "RewardSource", "RewardTable", "RewardTransform", "TeacherReward", "TrueReward",
+    "as_reward_source", "build_table", "enumerate_states",
+]

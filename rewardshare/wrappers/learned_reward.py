@@ -1,0 +1,155 @@
+"""``LearnedRewardWrapper``: replace (or augment) a gymnasium env's reward with a learned one."""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from rewardshare.wrappers.sources import RewardSource, as_reward_source
+from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, build_table
+from rewardshare.wrappers.transform import RewardTransform
+
+#: Keys added to ``info`` on the step that ends an episode (terminated or truncated).
+EPISODE_INFO_KEYS: tuple[str, ...] = (
+    "episode_true_return", "episode_learned_return", "episode_success", "episode_length",
+)
+
+
+def make_source_and_transform(
+    reward_model: Any,
+    *,
+    normalize: bool,
+    scale: float,
+    clip: float | None,
+    add_env_reward: bool,
+    spread_bonus: float,
+) -> tuple[RewardSource, RewardTransform]:
+    """Shared argument handling of the single-env and batched wrappers."""
+    source = as_reward_source(reward_model, spread_bonus=spread_bonus)
+    transform = RewardTransform(normalize=bool(normalize), scale=scale, clip=clip, add_env_reward=bool(add_env_reward))
+    return source, transform
+
+
+class LearnedRewardWrapper(gym.Wrapper):
+    """A gymnasium wrapper whose ``step`` returns a learned reward instead of the env's.
+
+    The reward of a step is the reward model's prediction for ``(obs, action, next_obs, done)`` (``done`` is
+    ``terminated``; ``next_obs`` and ``done`` are only passed to models built to use them), post-processed by the
+    options below in the order ``normalise -> * scale -> clip -> (+ env reward)``.
+
+    ``info`` of every step gains ``"true_reward"`` (the env's own reward) and ``"learned_reward"`` (the source's raw
+    output, before post-processing). The step that ends an episode also carries ``"episode_true_return"``,
+    ``"episode_learned_return"`` (the sum of the rewards this wrapper returned), ``"episode_length"`` and
+    ``"episode_success"`` (the env's ``info["is_success"]``, or ``None`` if the env has no such key).
+
+    Works on any env the model fits (GridGoal, FrozenLake, CartPole, ...). On finite envs (``Discrete``
+    observations, GridGoal) the model is tabulated once (see :mod:`rewardshare.wrappers.table`) and each step is a
+    lookup, not a forward; an observation the table does not know falls back to a forward.
+
+    Args:
+        env: The env.
+        reward_model: A RewardModel, a list of RewardModels (ensemble mean), ``"true"``, a Teacher (its noiseless
+            ``true_reward`` on ``info["agent_pos"]``) or a :class:`RewardSource`.
+        normalize: Running normalisation of the raw reward (see :class:`RewardTransform`).
+        scale: Multiplies the reward.
+        clip: Clips to ``[-clip, clip]`` (after normalising and scaling); ``None`` disables.
+        add_env_reward: Return ``learned + env reward`` instead of the learned reward alone.
+        spread_bonus: Ensemble only: reward = mean + ``spread_bonus`` * std over members.
+        use_table: ``"auto"`` (tabulate when the env is finite), ``True`` (tabulate or raise), ``False`` (always
+            forward).
+        max_table_rows: The largest table to build.
+
+    Raises:
+        ValueError: If the model was built for other spaces (both pairs of spaces are named), or on a bad option.
+        TypeError: If ``reward_model`` is none of the accepted kinds.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        reward_model: Any,
+        *,
+        normalize: bool = False,
+        scale: float = 1.0,
+        clip: float | None = None,
+        add_env_reward: bool = False,
+        spread_bonus: float = 0.0,
+        use_table: bool | str = "auto",
+        max_table_rows: int = MAX_TABLE_ROWS,
+    ) -> None:
+        super().__init__(env)
+        self.source, self.transform = make_source_and_transform(
+            reward_model, normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward,
+            spread_bonus=spread_bonus,
+        )
+        self.source.check_fits(env.observation_space, env.action_space)
+        self.table: RewardTable | None = build_table(self.source, env, use_table, max_table_rows)
+        self._identity = self.transform.is_identity
+        self._passthrough = self.source.uses_env_reward and self._identity
+        self.table_misses = 0
+        self._obs: Any = None
+        self._pos: np.ndarray | None = None
+        self._state = -1
+        self._reset_episode()
+
+    def _reset_episode(self) -> None:
+        self._true_return = 0.0
+        self._learned_return = 0.0
+        self._length = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        """Reset the env and the episode's returns."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._obs = obs
+        self._pos = info.get("agent_pos")
+        if self.table is not None:
+            self._state = self.table.states.index_one(obs)
+        self._reset_episode()
+        return obs, info
+
+    def _forward(self, obs: Any, action: Any, next_obs: Any, done: bool, env_reward: float, next_pos: Any) -> float:
+        pos = self._pos
+        # copies: envs hand out read-only observation arrays, which torch.as_tensor warns about
+        out = self.source(
+            np.array(obs)[None], np.array(action)[None], np.array(next_obs)[None], np.array([done]),
+            np.array([env_reward], dtype=np.float64),
+            None if pos is None else np.asarray(pos)[None], None if next_pos is None else np.asarray(next_pos)[None],
+        )
+        return float(out[0])
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the env; the reward is the (post-processed) learned reward; see the class docstring for ``info``."""
+        if self._obs is None:
+            raise RuntimeError("LearnedRewardWrapper.step() called before reset()")
+        next_obs, env_reward, terminated, truncated, info = self.env.step(action)
+        env_reward = float(env_reward)
+        table = self.table
+        if self._passthrough:
+            raw = env_reward
+        elif table is not None:
+            s2 = table.states.index_one(next_obs)
+            raw = table.lookup_one(self._state, int(action), s2, terminated)
+            if raw is None:
+                self.table_misses += 1
+                raw = self._forward(self._obs, action, next_obs, terminated, env_reward, info.get("agent_pos"))
+            self._state = s2
+        else:
+            raw = self._forward(self._obs, action, next_obs, terminated, env_reward, info.get("agent_pos"))
+        reward = raw if self._identity else self.transform.apply_scalar(raw, env_reward)
+        self._obs = next_obs
+        if self.source.uses_positions:
+            self._pos = info.get("agent_pos")
+        self._true_return += env_reward
+        self._learned_return += reward
+        self._length += 1
+        info["true_reward"] = env_reward
+        info["learned_reward"] = raw
+        if terminated or truncated:
+            info["episode_true_return"] = self._true_return
+            info["episode_learned_return"] = self._learned_return
+            info["episode_length"] = self._length
+            success = info.get("is_success")
+            info["episode_success"] = None if success is None else bool(success)
+        return next_obs, reward, terminated, truncated, info

@@ -1,0 +1,425 @@
+"""Batched learned-reward wrappers: one reward computation (one forward, or one table lookup) for all sub-envs.
+
+- :class:`LearnedRewardVecEnvWrapper` wraps a Stable-Baselines3 ``VecEnv`` (what SB3 trains on).
+- :class:`LearnedRewardVectorWrapper` wraps a gymnasium ``VectorEnv`` (``SyncVectorEnv``, :class:`GridGoalVectorEnv`).
+
+Both compute, per step, exactly what :class:`~rewardshare.wrappers.LearnedRewardWrapper` computes for each sub-env,
+but in one batch (a batched forward may differ from a batch-of-one forward in the last float32 bit; see
+:mod:`rewardshare.wrappers.table`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from rewardshare.wrappers.learned_reward import make_source_and_transform
+from rewardshare.wrappers.sources import RewardSource
+from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, build_table, enumerate_states
+from rewardshare.wrappers.transform import RewardTransform
+
+
+class _BatchReward:
+    """The shared core: the source, the optional table and the transform, applied to a batch."""
+
+    def __init__(self, source: RewardSource, transform: RewardTransform, table: RewardTable | None) -> None:
+        self.source = source
+        self.transform = transform
+        self.table = table
+        self.table_misses = 0
+
+    def state_index(self, obs: np.ndarray) -> np.ndarray | None:
+        return None if self.table is None else self.table.states.index(obs)
+
+    def raw(self, obs, action, next_obs, done, env_reward, pos, next_pos, s, s2) -> np.ndarray:
+        """Raw rewards ``(B,)`` float64; ``s``/``s2`` are table state indices (or ``None`` without a table)."""
+        if self.source.uses_env_reward:
+            return np.asarray(env_reward, dtype=np.float64)
+        if self.table is None:
+            return self.source(obs, action, next_obs, done, env_reward, pos, next_pos)
+        vals, hit = self.table.lookup(s, action, s2, done)
+        if not hit.all():
+            miss = ~hit
+            self.table_misses += int(miss.sum())
+            vals = vals.copy()
+            vals[miss] = self.source(
+                obs[miss], np.asarray(action)[miss], next_obs[miss], done[miss], env_reward[miss],
+                None if pos is None else pos[miss], None if next_pos is None else next_pos[miss],
+            )
+        return vals
+
+    def finish(self, raw: np.ndarray, env_reward: np.ndarray) -> np.ndarray:
+        return raw if self.transform.is_identity else self.transform.apply(raw, env_reward)
+
+
+def _build_core(
+    reward_model: Any,
+    obs_space: gym.Space,
+    act_space: gym.Space,
+    table_env: Any,
+    *,
+    normalize: bool,
+    scale: float,
+    clip: float | None,
+    add_env_reward: bool,
+    spread_bonus: float,
+    use_table: bool | str,
+    max_table_rows: int,
+) -> _BatchReward:
+    source, transform = make_source_and_transform(
+        reward_model, normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward,
+        spread_bonus=spread_bonus,
+    )
+    source.check_fits(obs_space, act_space)
+    table = build_table(source, table_env, use_table, max_table_rows) if table_env is not None else None
+    if table_env is None and use_table is True and not source.uses_env_reward:
+        raise ValueError("use_table=True is not possible for this vec env: its sub-envs cannot be enumerated")
+    return _BatchReward(source, transform, table)
+
+
+class _SubEnvView:
+    """Lets :func:`enumerate_states` look at one sub-env of an SB3 VecEnv (spaces and the unwrapped env)."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        self.observation_space = venv.observation_space
+        self.action_space = venv.action_space
+        envs = getattr(venv.unwrapped, "envs", None)  # DummyVecEnv holds its sub-envs; SubprocVecEnv does not
+        self.unwrapped = envs[0].unwrapped if envs else None
+        self._ok = bool(envs) and all(type(e.unwrapped) is type(envs[0].unwrapped) for e in envs)
+
+    @classmethod
+    def of(cls, venv: VecEnv) -> Any:
+        view = cls(venv)
+        if isinstance(view.observation_space, gym.spaces.Discrete):
+            return view
+        if not view._ok or view.unwrapped is None:
+            return None
+        # GridGoal sub-envs may differ in goal; the enumeration covers every goal only when the goal is observed
+        # (otherwise the observation does not depend on the goal, and neither does a model of it)
+        return view
+
+
+class LearnedRewardVecEnvWrapper(VecEnvWrapper):
+    """A Stable-Baselines3 ``VecEnvWrapper`` that replaces the rewards with a learned reward, batched.
+
+    One reward computation per vector step covers every sub-env. At an autoreset SB3 returns the *reset*
+    observation; the transition's real next observation is ``infos[i]["terminal_observation"]``, and that is what the
+    model sees. ``done`` passed to the model is ``terminated`` (SB3's ``done`` without ``TimeLimit.truncated``).
+    Agent cells for the teacher reward come from ``infos[i]["agent_pos"]`` and, after a reset, from
+    ``venv.reset_infos``.
+
+    Because the reward is computed inside the env wrapper while SB3 collects experience, off-policy algorithms
+    (DQN) store the learned reward in their replay buffer at collection time.
+
+    ``infos[i]`` gains ``"true_reward"`` and ``"learned_reward"`` (raw) every step and, at an episode's end,
+    ``"episode_true_return"``, ``"episode_learned_return"``, ``"episode_length"`` and ``"episode_success"``.
+    Returned rewards are float32 (SB3's convention).
+
+    Args:
+        venv: The SB3 vec env.
+        reward_model: As for :class:`~rewardshare.wrappers.LearnedRewardWrapper`.
+        normalize, scale, clip, add_env_reward, spread_bonus, use_table, max_table_rows: As for
+            :class:`~rewardshare.wrappers.LearnedRewardWrapper`. The table path needs a ``DummyVecEnv`` (whose
+            sub-envs can be inspected) or ``Discrete`` observations.
+
+    Raises:
+        ValueError: If the model was built for other spaces (both pairs named), or on a bad option.
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        reward_model: Any,
+        *,
+        normalize: bool = False,
+        scale: float = 1.0,
+        clip: float | None = None,
+        add_env_reward: bool = False,
+        spread_bonus: float = 0.0,
+        use_table: bool | str = "auto",
+        max_table_rows: int = MAX_TABLE_ROWS,
+    ) -> None:
+        super().__init__(venv)
+        view = _SubEnvView.of(venv)
+        if view is not None and enumerate_states(view) is None:
+            view = None
+        self.core = _build_core(
+            reward_model, venv.observation_space, venv.action_space, view, normalize=normalize, scale=scale,
+            clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
+            max_table_rows=max_table_rows,
+        )
+        self._obs: np.ndarray | None = None
+        self._pos: np.ndarray | None = None
+        self._state: np.ndarray | None = None
+        self._actions: np.ndarray | None = None
+        n = self.num_envs
+        self._true_ret = np.zeros(n)
+        self._learned_ret = np.zeros(n)
+        self._len = np.zeros(n, dtype=np.int64)
+
+    @property
+    def source(self) -> RewardSource:
+        """The reward source."""
+        return self.core.source
+
+    @property
+    def table(self) -> RewardTable | None:
+        """The fast-path table, if one was built."""
+        return self.core.table
+
+    @property
+    def transform(self) -> RewardTransform:
+        """The post-processing (normalisation statistics live here)."""
+        return self.core.transform
+
+    def _reset_positions(self) -> np.ndarray | None:
+        infos = getattr(self.venv, "reset_infos", None)
+        if not self.core.source.uses_positions:
+            return None
+        if not infos or any("agent_pos" not in i for i in infos):
+            raise ValueError("the teacher reward needs info['agent_pos'] from every sub-env's reset: use GridGoal envs")
+        return np.stack([np.asarray(i["agent_pos"], dtype=np.int64) for i in infos])
+
+    def reset(self) -> Any:
+        """Reset every sub-env and the episode returns."""
+        obs = self.venv.reset()
+        self._obs = np.array(obs, copy=True)
+        self._pos = self._reset_positions()
+        self._state = self.core.state_index(self._obs)
+        self._true_ret[:] = 0.0
+        self._learned_ret[:] = 0.0
+        self._len[:] = 0
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:  # noqa: D102
+        self._actions = np.array(actions, copy=True)
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict]]:
+        """Step every sub-env; rewards come from the learned reward (see the class docstring)."""
+        if self._obs is None:
+            raise RuntimeError("LearnedRewardVecEnvWrapper.step_wait() called before reset()")
+        obs, env_rew, dones, infos = self.venv.step_wait()
+        env_rew = np.asarray(env_rew, dtype=np.float64)
+        done_idx = np.flatnonzero(dones)
+        next_obs = obs
+        if done_idx.size:
+            next_obs = np.array(obs, copy=True)
+            for i in done_idx:
+                next_obs[i] = infos[i]["terminal_observation"]
+        terminated = np.array(
+            [bool(d) and not infos[i].get("TimeLimit.truncated", False) for i, d in enumerate(dones)], dtype=bool
+        )
+        core = self.core
+        next_pos = None
+        if core.source.uses_positions:
+            try:
+                next_pos = np.stack([np.asarray(info["agent_pos"], dtype=np.int64) for info in infos])
+            except KeyError as err:
+                raise ValueError("the teacher reward needs info['agent_pos'] from every sub-env: use GridGoal envs") from err
+        s2 = core.state_index(next_obs)
+        raw = core.raw(self._obs, self._actions, next_obs, terminated, env_rew, self._pos, next_pos, self._state, s2)
+        rew = core.finish(raw, env_rew)
+        self._true_ret += env_rew
+        self._learned_ret += rew
+        self._len += 1
+        for i, info in enumerate(infos):
+            info["true_reward"] = float(env_rew[i])
+            info["learned_reward"] = float(raw[i])
+        for i in done_idx:
+            info = infos[i]
+            info["episode_true_return"] = float(self._true_ret[i])
+            info["episode_learned_return"] = float(self._learned_ret[i])
+            info["episode_length"] = int(self._len[i])
+            success = info.get("is_success")
+            info["episode_success"] = None if success is None else bool(success)
+            self._true_ret[i] = self._learned_ret[i] = 0.0
+            self._len[i] = 0
+        self._obs = np.array(obs, copy=True)
+        if done_idx.size:
+            self._state = core.state_index(self._obs)
+            if next_pos is not None:
+                reset_pos = self._reset_positions()
+                next_pos = next_pos.copy()
+                next_pos[done_idx] = reset_pos[done_idx]
+        else:
+            self._state = s2
+        self._pos = next_pos
+        return obs, rew.astype(np.float32), dones, infos
+
+
+class LearnedRewardVectorWrapper(VectorWrapper):
+    """A gymnasium ``VectorWrapper`` that replaces the rewards with a learned reward, batched.
+
+    Supports gymnasium 1.x ``NEXT_STEP`` autoreset (the default of ``SyncVectorEnv`` and of
+    :class:`~rewardshare.envs.GridGoalVectorEnv`) and ``SAME_STEP`` autoreset:
+
+    - ``NEXT_STEP``: the step after a sub-env's episode ends is a *reset step* (its action is ignored, it returns the
+      reset observation). No transition happens there, so its reward is ``0`` (the env's own reward there is ``0``
+      too), it adds nothing to the episode returns, and the model is not called for it.
+    - ``SAME_STEP``: the real next observation of an ending step is ``infos["final_obs"][i]``.
+
+    ``infos`` gains ``"true_reward"`` and ``"learned_reward"`` ``(N,)`` every step, and at episode ends
+    ``"episode_true_return"``, ``"episode_learned_return"``, ``"episode_length"``, ``"episode_success"`` (float:
+    1/0, or NaN if the env reports no ``is_success``), each with its ``"_key"`` mask. Rewards are float64.
+
+    Args:
+        env: The gymnasium vector env.
+        reward_model: As for :class:`~rewardshare.wrappers.LearnedRewardWrapper`.
+        normalize, scale, clip, add_env_reward, spread_bonus, use_table, max_table_rows: As for
+            :class:`~rewardshare.wrappers.LearnedRewardWrapper`.
+
+    Raises:
+        ValueError: If the model was built for other spaces (both pairs named), the autoreset mode is unsupported,
+            or on a bad option.
+    """
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        reward_model: Any,
+        *,
+        normalize: bool = False,
+        scale: float = 1.0,
+        clip: float | None = None,
+        add_env_reward: bool = False,
+        spread_bonus: float = 0.0,
+        use_table: bool | str = "auto",
+        max_table_rows: int = MAX_TABLE_ROWS,
+    ) -> None:
+        super().__init__(env)
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if isinstance(mode, str):
+            mode = AutoresetMode(mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(
+                f"autoreset_mode={mode!r} is not supported by LearnedRewardVectorWrapper: use NEXT_STEP or SAME_STEP"
+            )
+        self.autoreset_mode = mode
+        self.core = _build_core(
+            reward_model, env.single_observation_space, env.single_action_space, env, normalize=normalize,
+            scale=scale, clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
+            max_table_rows=max_table_rows,
+        )
+        n = self.num_envs
+        self._obs: np.ndarray | None = None
+        self._pos: np.ndarray | None = None
+        self._state: np.ndarray | None = None
+        self._autoreset = np.zeros(n, dtype=bool)
+        self._true_ret = np.zeros(n)
+        self._learned_ret = np.zeros(n)
+        self._len = np.zeros(n, dtype=np.int64)
+
+    @property
+    def source(self) -> RewardSource:
+        """The reward source."""
+        return self.core.source
+
+    @property
+    def table(self) -> RewardTable | None:
+        """The fast-path table, if one was built."""
+        return self.core.table
+
+    @property
+    def transform(self) -> RewardTransform:
+        """The post-processing (normalisation statistics live here)."""
+        return self.core.transform
+
+    def _positions(self, infos: dict[str, Any]) -> np.ndarray | None:
+        if not self.core.source.uses_positions:
+            return None
+        if "agent_pos" not in infos:
+            raise ValueError("the teacher reward needs infos['agent_pos'] from the vector env: use GridGoal envs")
+        return np.asarray(infos["agent_pos"], dtype=np.int64)
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset (all sub-envs, or those in ``options["reset_mask"]``) and their episode returns."""
+        obs, infos = self.env.reset(seed=seed, options=options)
+        mask = (options or {}).get("reset_mask")
+        rows = np.ones(self.num_envs, dtype=bool) if mask is None or self._obs is None else np.asarray(mask, bool)
+        if self._obs is None:
+            self._obs = np.array(obs, copy=True)
+        else:
+            self._obs[rows] = obs[rows]
+        pos = self._positions(infos)
+        if pos is not None:
+            if self._pos is None:
+                self._pos = pos.copy()
+            else:
+                self._pos[rows] = pos[rows]
+        self._state = self.core.state_index(self._obs)
+        self._autoreset[rows] = False
+        self._true_ret[rows] = 0.0
+        self._learned_ret[rows] = 0.0
+        self._len[rows] = 0
+        return obs, infos
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env; rewards come from the learned reward (see the class docstring)."""
+        if self._obs is None:
+            raise RuntimeError("LearnedRewardVectorWrapper.step() called before reset()")
+        actions_arr = np.asarray(actions)
+        obs, env_rew, terminated, truncated, infos = self.env.step(actions)
+        env_rew = np.asarray(env_rew, dtype=np.float64)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        done = terminated | truncated
+        core = self.core
+        next_pos = self._positions(infos)
+        next_obs = obs
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            next_obs = np.array(obs, copy=True)
+            final_obs, final_info = infos["final_obs"], infos.get("final_info", {})
+            for i in np.flatnonzero(done):
+                next_obs[i] = final_obs[i]
+            if next_pos is not None:
+                next_pos = next_pos.copy()
+                next_pos[done] = np.asarray(final_info["agent_pos"], dtype=np.int64)[done]
+        active = ~self._autoreset  # NEXT_STEP reset steps are not transitions
+        s2 = core.state_index(next_obs)
+        rew = np.zeros(self.num_envs, dtype=np.float64)
+        raw = np.zeros(self.num_envs, dtype=np.float64)
+        if active.all():
+            raw = core.raw(self._obs, actions_arr, next_obs, terminated, env_rew, self._pos, next_pos, self._state, s2)
+            rew = core.finish(raw, env_rew)
+        elif active.any():
+            sel = lambda x: None if x is None else x[active]  # noqa: E731
+            raw[active] = core.raw(
+                self._obs[active], actions_arr[active], next_obs[active], terminated[active], env_rew[active],
+                sel(self._pos), sel(next_pos), sel(self._state), sel(s2),
+            )
+            rew[active] = core.finish(raw[active], env_rew[active])
+        self._true_ret += np.where(active, env_rew, 0.0)
+        self._learned_ret += rew
+        self._len += active
+        infos = dict(infos)
+        all_rows = np.ones(self.num_envs, dtype=bool)
+        infos["true_reward"], infos["_true_reward"] = env_rew, all_rows
+        infos["learned_reward"], infos["_learned_reward"] = raw, all_rows
+        if done.any():
+            succ = infos.get("is_success")
+            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                succ = infos.get("final_info", {}).get("is_success")
+            success = np.full(self.num_envs, np.nan) if succ is None else np.asarray(succ, dtype=np.float64)
+            infos["episode_true_return"], infos["_episode_true_return"] = np.where(done, self._true_ret, 0.0), done
+            infos["episode_learned_return"], infos["_episode_learned_return"] = (
+                np.where(done, self._learned_ret, 0.0), done,
+            )
+            infos["episode_length"], infos["_episode_length"] = np.where(done, self._len, 0), done
+            infos["episode_success"], infos["_episode_success"] = np.where(done, success, np.nan), done
+            self._true_ret[done] = 0.0
+            self._learned_ret[done] = 0.0
+            self._len[done] = 0
+        self._obs = np.array(obs, copy=True)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            self._state = core.state_index(self._obs) if done.any() else s2
+            self._pos = self._positions(infos)
+        else:
+            self._state = s2  # NEXT_STEP: obs is next_obs, reset rows included
+            self._pos = next_pos
+            self._autoreset = done
+        return obs, rew, terminated, truncated, infos
