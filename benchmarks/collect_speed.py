@@ -9,7 +9,8 @@ the task's :class:`~rewardshare.feedback.Teacher`, gathered into a :class:`~rewa
   ``teacher.label`` as it is collected (what a straightforward collector would do).
 
 The two run interleaved (``--repeats`` rounds of vector then loop) in one process; the ratio of the median rates is
-reported. Run ``python benchmarks/collect_speed.py`` (defaults) or ``--quick`` for a smoke run.
+reported. Run ``python benchmarks/collect_speed.py`` (defaults) or ``--quick`` for a smoke run. Both paths are
+single-threaded numpy / Python; torch is not imported.
 """
 
 from __future__ import annotations
@@ -73,12 +74,12 @@ def loop_collect(family: TaskFamily, env_id: str, n: int, seed: int) -> Transiti
 
 def machine_info() -> dict[str, Any]:
     """Where the figures were measured."""
-    import torch
+    from importlib.metadata import version
 
     return {
         "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0], "numpy": np.__version__, "gymnasium": gym.__version__,
-        "torch": torch.__version__, "rewardshare": rewardshare.__version__,
+        "torch": version("torch"), "rewardshare": rewardshare.__version__,
     }
 
 
@@ -122,14 +123,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.quick:
         args.n_vector, args.n_loop, args.repeats = 2000, 300, 1
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # torch is a dependency; this only keeps the script usable without it
-        pass
+    # no torch here (so no torch.set_num_threads): both collectors are numpy and pure Python, single-threaded
     result = run(args.env_id, args.n_vector, args.n_loop, args.repeats, args.seed)
-    result["command"] = "python benchmarks/collect_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result["command"] = " ".join(["python benchmarks/collect_speed.py", *(argv if argv is not None else sys.argv[1:])])
     print(f"{'collector':<10} {'median transitions/s':>22}   per repeat")
     for name in ("vector", "loop"):
         rates = ", ".join(f"{r:,.0f}" for r in result[f"{name}_rates"])

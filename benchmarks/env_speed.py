@@ -145,7 +145,8 @@ def build_contestants(cfg: Config) -> list[Contestant]:
                    "sub-env steps/s", cfg.num_envs,
                    vector_env_runner("rewardshare/GridGoal-MultiGoal-v0", cfg.num_envs, "vector_entry_point",
                                      cfg.seed)),
-        Contestant("gridgoal_sync", f"gymnasium SyncVectorEnv of gym.make('rewardshare/GridGoal-v0'), N={cfg.sync_envs}",
+        Contestant("gridgoal_sync",
+                   f"gymnasium SyncVectorEnv of gym.make('rewardshare/GridGoal-v0'), N={cfg.sync_envs}",
                    "sub-env steps/s", cfg.sync_envs,
                    vector_env_runner("rewardshare/GridGoal-v0", cfg.sync_envs, "sync", cfg.seed)),
     ]

@@ -247,5 +247,190 @@ def bench(
         raise typer.Exit(code=1)
 
 
+@app.command("train-agent")
+def train_agent_cmd(
+    algo: str = typer.Option("ppo", "--algo", help="ppo | dqn."),
+    reward: str = typer.Option("teacher", "--reward", help="true (the env's reward) | teacher (the dense teacher's "
+                               "noiseless reward) | a saved reward model directory."),
+    env_id: str = typer.Option("rewardshare/GridGoal-v0", "--env-id", help="A rewardshare GridGoal ID (the task is "
+                               "its layout with --goal) or any gymnasium ID (e.g. CartPole-v1)."),
+    goal: str = typer.Option(None, "--goal", help="Goal cell 'row,col' of the GridGoal task (default: the ID's "
+                             "goal, the bottom-right free cell)."),
+    timesteps: int = typer.Option(50_000, "--timesteps", help="Env steps to train for (over all sub-envs)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the agent, the envs and the eval episodes."),
+    n_envs: int = typer.Option(None, "--n-envs", help="Training sub-envs (default 8 for ppo, 4 for dqn)."),
+    eval_every: int = typer.Option(5_000, "--eval-every", help="Env steps between evaluations on the true reward."),
+    eval_episodes: int = typer.Option(20, "--eval-episodes", help="Episodes per evaluation."),
+    obs_mode: str = typer.Option(None, "--obs-mode", help="GridGoal obs mode coords | onehot | grid (default: the "
+                                 "reward model's, else coords)."),
+    policy_obs: str = typer.Option("auto", "--policy-obs", help="What the policy sees: auto | env | onehot."),
+    normalize: bool = typer.Option(False, "--normalize/--no-normalize", help="Running reward normalisation."),
+    scale: float = typer.Option(1.0, "--scale", help="Multiply the learned reward."),
+    clip: float = typer.Option(None, "--clip", help="Clip the reward to [-clip, clip]."),
+    add_env_reward: bool = typer.Option(False, "--add-env-reward", help="Add the env's reward to the learned one."),
+    overrides: list[str] = typer.Option(None, "--set", help="Agent hyperparameter FIELD=VALUE (JSON value), "
+                                        "repeatable, e.g. --set learning_rate=0.0005."),
+    out: str = typer.Option(None, "--out", help="Write the learning curve here (.json or .csv)."),
+    device: str = typer.Option("auto", "--device", help="Torch device of the agent: auto | cpu | cuda."),
+    tensorboard_log: str = typer.Option(None, "--tensorboard-log", help="TensorBoard log directory."),
+    progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a PPO/DQN agent on a reward (true, teacher or a saved model) and print its true-reward learning curve."""
+    from pathlib import Path
+
+    from rewardshare.agents import train_agent
+    from rewardshare.envs import ENV_IDS, GoalTask, make_layout
+
+    env_kwargs: dict[str, object] = {}
+    if env_id in ENV_IDS:
+        kw = ENV_IDS[env_id]
+        layout = make_layout(kw["layout"], kw["size"], kw.get("layout_seed", 0))
+        if goal is not None:
+            try:
+                r, c = (int(v) for v in goal.split(","))
+            except ValueError:
+                raise typer.BadParameter(f"{goal!r} is not allowed: use 'row,col'", param_hint="--goal") from None
+            cell = (r, c)
+        elif isinstance(kw.get("goal"), str):
+            raise typer.BadParameter(f"{env_id} draws a goal per episode: pick one task with --goal row,col",
+                                     param_hint="--goal")
+        else:
+            cell = layout.goal if layout.goal is not None else layout.free_cells[-1]
+        target = GoalTask(kw["layout"], kw["size"], cell, kw.get("layout_seed", 0))
+        if obs_mode is not None:
+            env_kwargs["obs_mode"] = obs_mode
+    else:
+        if goal is not None or obs_mode is not None:
+            raise typer.BadParameter("--goal and --obs-mode only apply to rewardshare GridGoal IDs", param_hint="--env-id")
+        target = env_id
+    reward_arg: object = reward
+    if reward not in ("true", "teacher"):
+        if not Path(reward).is_dir():
+            raise typer.BadParameter(f"{reward!r} is not allowed: use true, teacher or a saved model directory",
+                                     param_hint="--reward")
+        from rewardshare.rewardmodels.sharing import load_model
+
+        reward_arg = load_model(reward)
+    wrapper_kwargs = {"normalize": normalize, "scale": scale, "clip": clip, "add_env_reward": add_env_reward}
+    try:
+        curve = train_agent(
+            algo, target, reward_arg, total_timesteps=timesteps, seed=seed, n_envs=n_envs, eval_every=eval_every,
+            eval_episodes=eval_episodes, device=device, progress_bar=progress, tensorboard_log=tensorboard_log,
+            env_kwargs=env_kwargs, agent_kwargs=_parse_overrides(overrides), wrapper_kwargs=wrapper_kwargs,
+            policy_obs=policy_obs,
+        )
+    except (ValueError, TypeError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    table = Table(title=f"{algo} on {curve.metadata.get('task', {}).get('id', env_id)}, reward={reward}, seed={seed}")
+    for col in ("timesteps", "success", "true return", "learned return", "episode length", "train s"):
+        table.add_column(col, justify="right")
+    for i in range(len(curve)):
+        table.add_row(
+            str(curve.timesteps[i]), f"{curve.success_rate[i]:.2f}", f"{curve.true_return[i]:.3f}",
+            f"{curve.learned_return[i]:.3f}", f"{curve.episode_length[i]:.1f}", f"{curve.wall_time[i]:.1f}",
+        )
+    console.print(table)
+    reached = curve.timesteps_to(0.9)
+    console.print(f"steps to 0.9 success: {reached if reached is not None else 'not reached'}")
+    if out:
+        console.print(f"curve: {curve.save(out)}")
+
+
+@app.command("train-reward")
+def train_reward_cmd(
+    data: str = typer.Option(..., "--data", help="A feedback dataset (.npz from `rewardshare collect`)."),
+    out: str = typer.Option(None, "--out", help="Save the model to this directory (model.safetensors + config.json)."),
+    store: str = typer.Option(None, "--store", help="Also put the model into the model store under this name."),
+    store_root: str = typer.Option(None, "--store-root", help="Model store directory (default: $REWARDSHARE_STORE "
+                                   "or the user cache dir)."),
+    tags: list[str] = typer.Option(None, "--tag", help="Store tag, repeatable."),
+    loss: str = typer.Option("auto", "--loss", help="auto | mse | bradley_terry | trex | maxent_irl (auto: labels -> "
+                             "mse, preferences -> bradley_terry, demos -> maxent_irl)."),
+    hidden: str = typer.Option("64,64", "--hidden", help="Hidden layer sizes, comma-separated ('' for linear)."),
+    use_next_obs: bool = typer.Option(False, "--use-next-obs/--no-next-obs", help="Let the model read s'."),
+    epochs: int = typer.Option(100, "--epochs", help="Epochs (ignored with --steps)."),
+    steps: int = typer.Option(None, "--steps", help="Gradient steps instead of epochs."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Items per step."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="AdamW weight decay."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Items held out for validation (0: none)."),
+    patience: int = typer.Option(10, "--patience", help="Early-stopping patience in epochs (0: off)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights, the split and the batch order."),
+    evaluate_tasks: int = typer.Option(8, "--eval-tasks", help="Judge the model against the dense teacher on up to "
+                                       "this many of the data's tasks (EPIC, Pearson, MSE; 0: skip)."),
+    progress: bool = typer.Option(False, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Learn a reward model from a feedback dataset, judge it against the teacher, and save / share it."""
+    import time
+
+    import numpy as np
+
+    from rewardshare.envs import GoalTask
+    from rewardshare.feedback import DatasetFormatError, Teacher, load_dataset
+    from rewardshare.rewardmodels import ModelStore, RewardModel, evaluate, fit, provenance
+    from rewardshare.rewardmodels.irl import env_from_metadata
+
+    if out is None and store is None:
+        raise typer.BadParameter("give --out DIR and/or --store NAME to keep the model", param_hint="--out")
+    try:
+        hidden_sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{hidden!r} is not allowed: use comma-separated ints, e.g. 64,64",
+                                 param_hint="--hidden") from None
+    try:
+        dataset = load_dataset(data)
+    except (FileNotFoundError, DatasetFormatError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    env = env_from_metadata(dataset)
+    if env is None:
+        typer.echo(f"Error: {data} records no env_kwargs in its metadata: cannot tell the observation space", err=True)
+        raise typer.Exit(code=2)
+    start = time.perf_counter()
+    try:
+        model = RewardModel(env.observation_space, env.action_space, hidden_sizes=hidden_sizes,
+                            use_next_obs=use_next_obs, seed=seed)
+        result = fit(model, dataset, loss=loss, epochs=epochs, steps=steps, lr=lr, batch_size=batch_size,
+                     weight_decay=weight_decay, val_fraction=val_fraction, patience=patience or None, seed=seed,
+                     progress=progress, env=env)
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    metrics: dict[str, object] = {"final_train_loss": result.final_train_loss, "best_val_loss": result.best_val_loss}
+    tasks = [GoalTask.from_dict(t) for t in dataset.metadata.get("tasks", [])][: max(0, evaluate_tasks)]
+    if tasks:
+        table = Table(title="against the dense teacher (noiseless), every transition of the grid")
+        for col in ("task", "EPIC", "Pearson", "MSE"):
+            table.add_column(col, justify="right")
+        rows = []
+        for task in tasks:
+            res = evaluate(model, task.make_env(**{k: v for k, v in dataset.metadata["env_kwargs"].items()
+                                                   if k in ("obs_mode", "observe_goal")}), Teacher(task))
+            rows.append((res.epic, res.pearson, res.mse))
+            table.add_row(task.id, f"{res.epic:.3f}", f"{res.pearson:.3f}", f"{res.mse:.3f}")
+        console.print(table)
+        med = np.nanmedian(np.array(rows, dtype=float), axis=0)
+        metrics.update({"epic_median": float(med[0]), "pearson_median": float(med[1]), "mse_median": float(med[2]),
+                        "eval_tasks": [t.id for t in tasks]})
+    metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+    command = f"rewardshare train-reward --data {data} --loss {loss} --seed {seed}"
+    model.metadata.update(provenance(dataset, method="scratch", seed=seed, metrics=metrics, loss=result.loss,
+                                     command=command, dataset=str(data)))
+    console.print(f"{result.loss}: {result.epochs} epochs, {result.steps} steps on {result.n_train} items "
+                  f"(val {result.n_val}), final train loss {result.final_train_loss:.4g}, "
+                  f"best val loss {result.best_val_loss if result.best_val_loss is None else f'{result.best_val_loss:.4g}'}"
+                  f", {time.perf_counter() - start:.1f}s")
+    if out is not None:
+        console.print(f"saved: {model.save(out)}")
+    if store is not None:
+        model_store = ModelStore(store_root)
+        try:
+            name = model_store.put(model, store, tags=tags or [], overwrite=True)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--store") from None
+        console.print(f"stored: {name} in {model_store.root}")
+
+
 if __name__ == "__main__":
     app()

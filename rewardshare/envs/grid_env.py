@@ -85,12 +85,13 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
     - ``layout`` (str or Layout, default ``"open"``): ``"open"``, ``"four_rooms"``, ``"maze"`` or an ASCII map
       (``#`` wall, ``.`` free, optional ``S``/``G`` markers).
     - ``layout_seed`` (int or None, default 0): the maze's seed; ``None`` draws a new maze at every ``reset`` from
-      the env's RNG.
+      the env's RNG (a fixed goal or start must then be a room cell, i.e. even coordinates, which every maze keeps).
     - ``goal`` (cell, ``"random"`` or None): a ``(row, col)`` cell; ``"random"`` draws one per reset from ``goals``;
       ``None`` uses the map's ``G`` marker or else the bottom-right free cell.
-    - ``goals`` (sequence of cells or None): the candidates for ``goal="random"``; default every free cell.
-    - ``start`` (cell, ``"random"`` or None): a cell; ``"random"`` draws a free cell other than the goal per reset;
-      ``None`` uses the map's ``S`` marker or else the top-left free cell.
+    - ``goals`` (sequence of cells or None): the candidates for ``goal="random"``; default every free cell the start
+      can reach (other than a fixed start itself; with a random start, every cell some other cell can reach).
+    - ``start`` (cell, ``"random"`` or None): a cell; ``"random"`` draws, per reset, a uniform free cell other than
+      the goal among those that can reach it; ``None`` uses the map's ``S`` marker or else the top-left free cell.
     - ``max_steps`` (int or None): the truncation horizon; default ``4 * H * W``.
     - ``obs_mode`` (str, default ``"coords"``), ``observe_goal`` (bool, default False): see above.
     - ``goal_reward`` (float, default 1.0), ``step_cost`` (float, default 0.0), ``absorbing_goal`` (bool).
@@ -101,6 +102,15 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
     - ``rewardshare/GridGoal-FourRooms-v0``: four rooms 9x9, goal bottom-right, start top-left.
     - ``rewardshare/GridGoal-Maze-v0``: 9x9 maze of seed 0, goal bottom-right, start top-left.
     - ``rewardshare/GridGoal-MultiGoal-v0``: open 8x8, a random goal per episode, observed; random start.
+
+    Every ID also has a native vector env: ``gym.make_vec(ID, num_envs=N, vectorization_mode="vector_entry_point")``
+    (:class:`rewardshare.envs.GridGoalVectorEnv`).
+
+    ## Raises
+    ``ValueError`` naming the argument, the value and what is allowed: a ``size`` below what the layout needs, an
+    unknown ``layout`` / ``obs_mode`` / ``render_mode``, a malformed ASCII map, a goal or start outside the grid or
+    on a wall, a start equal to the goal, a goal unreachable from the start, and (in ``step``) an action outside
+    ``Discrete(4)``.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}
@@ -166,7 +176,9 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         if isinstance(start, str) and start != "random":
             raise ValueError(f"start={start!r} is not allowed: use a (row, col) cell, 'random' or None")
         if len(layout.free_cells) < 2:
-            raise ValueError(f"layout {layout.name!r} has fewer than 2 free cells: it needs room for a start and a goal")
+            raise ValueError(
+                f"layout {layout.name!r} has fewer than 2 free cells: it needs room for a start and a goal"
+            )
         random_goal = isinstance(goal, str)
         random_start = isinstance(start, str)
         if goal is None:
@@ -177,6 +189,8 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         self._start: Cell | None = None if random_start else _check_cell("start", start, layout)
         # region labels answer "can a reach b" in O(1); random draws must stay inside the goal's region
         labels = connected_components(layout)
+        self._width = layout.width
+        self._free_cells = layout.free_cells
         self._region = labels.ravel().tolist()
         region_size = np.bincount(labels[labels >= 0])
         self._region_size = region_size.tolist()
@@ -227,12 +241,12 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         self._obs_cache: dict[int, list[np.ndarray]] = {}
 
     def _connected(self, a: Cell, b: Cell) -> bool:
-        w = self.layout.width
+        w = self._width
         return self._region[a[0] * w + a[1]] == self._region[b[0] * w + b[1]]
 
     def _has_start_for(self, goal: Cell) -> bool:
         """Whether some free cell other than ``goal`` can reach it (so a random start can be drawn)."""
-        return self._region_size[self._region[goal[0] * self.layout.width + goal[1]]] >= 2
+        return self._region_size[self._region[goal[0] * self._width + goal[1]]] >= 2
 
     def _make_observation_space(self) -> spaces.Box:
         h, w = self.layout.height, self.layout.width
@@ -314,6 +328,12 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         Args:
             seed: Seeds the env's RNG (random goals, starts and mazes).
             options: Optional ``{"goal": cell, "start": cell}`` overriding this episode's goal and/or start.
+
+        Returns:
+            ``(observation, info)``; see the class docstring for their shapes and keys.
+
+        Raises:
+            ValueError: If an ``options`` cell is not a free cell, equals the other one, or cannot reach the goal.
         """
         super().reset(seed=seed)
         if self.random_layout:
@@ -339,6 +359,15 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         Raises:
             ValueError: If an ``options`` cell is not a free cell, the two coincide, or the goal is unreachable.
         """
+        if not options:  # the common case: every cell involved was validated when the layout was set
+            goal = self._goal
+            if goal is None:
+                choices = self._goal_choices
+                goal = choices[int(rng.integers(len(choices)))]
+            start = self._start
+            if start is None:
+                start = self.draw_start(rng, goal)
+            return goal, start
         if "goal" in options:
             goal = _check_cell("options['goal']", options["goal"], self.layout)
         elif self._goal is not None:
@@ -355,21 +384,40 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
                     f"options['goal']={goal!r} cannot be reached from any other free cell, so start='random' "
                     "has nothing to draw: choose a goal in a region of at least two cells"
                 )
-            free = self.layout.free_cells
-            region, w = self._region, self.layout.width
-            goal_region = region[goal[0] * w + goal[1]]
-            start = goal
-            # rejection keeps the draw a plain uniform pick on connected layouts (the usual case)
-            while start == goal or region[start[0] * w + start[1]] != goal_region:
-                start = free[int(rng.integers(len(free)))]
+            start = self.draw_start(rng, goal)
         if start == goal:
             raise ValueError(f"start={start!r} equals goal={goal!r} in this episode: choose different cells")
         if not self._connected(goal, start):
             raise ValueError(f"goal={goal!r} is unreachable from start={start!r} on layout {self.layout.name!r}")
         return goal, start
 
+    def draw_start(self, rng: np.random.Generator, goal: Cell) -> Cell:
+        """Draw a random start for ``goal``: a uniform free cell other than the goal, in the goal's region.
+
+        ``goal`` must be a free cell that some other free cell can reach (the callers check this).
+        """
+        free = self._free_cells
+        n = len(free)
+        region, w = self._region, self._width
+        goal_region = region[goal[0] * w + goal[1]]
+        # rejection keeps the draw a plain uniform pick on connected layouts (the usual case)
+        while True:
+            start = free[int(rng.integers(n))]
+            if start != goal and region[start[0] * w + start[1]] == goal_region:
+                return start
+
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict]:
-        """Move one cell. See the class docstring for rewards and termination."""
+        """Move one cell. See the class docstring for rewards and termination.
+
+        Args:
+            action: An int in ``0..3`` (Python or numpy integer, or a 0-d integer array).
+
+        Returns:
+            ``(observation, reward, terminated, truncated, info)``.
+
+        Raises:
+            ValueError: If ``action`` is not an integer in ``0..3`` (floats and bools are refused too).
+        """
         try:
             a = _ACTIONS[action]
         except (KeyError, TypeError):

@@ -162,14 +162,18 @@ def parse_ascii(text: str | Sequence[str]) -> Layout:
         raise ValueError("layout: the ASCII map is empty; allowed is rows of '#', '.', 'S', 'G'")
     widths = {len(line) for line in rows}
     if len(widths) != 1:
-        raise ValueError(f"layout: ASCII map rows have different lengths {sorted(widths)}; all rows must be equally long")
+        raise ValueError(
+            f"layout: ASCII map rows have different lengths {sorted(widths)}; all rows must be equally long"
+        )
     allowed = {ASCII_WALL, ASCII_FREE, ASCII_START, ASCII_GOAL}
     start = goal = None
     walls = np.zeros((len(rows), len(rows[0])), dtype=bool)
     for r, line in enumerate(rows):
         for c, ch in enumerate(line):
             if ch not in allowed:
-                raise ValueError(f"layout: unknown character {ch!r} at row {r}, column {c}; allowed are '#', '.', 'S', 'G'")
+                raise ValueError(
+                    f"layout: unknown character {ch!r} at row {r}, column {c}; allowed are '#', '.', 'S', 'G'"
+                )
             walls[r, c] = ch == ASCII_WALL
             if ch in (ASCII_START, ASCII_GOAL):
                 if (start if ch == ASCII_START else goal) is not None:
@@ -199,11 +203,15 @@ def make_layout(layout: str | Layout, size: int = 8, layout_seed: int | np.rando
     if isinstance(layout, Layout):
         return layout
     if not isinstance(layout, str):
-        raise ValueError(f"layout={layout!r} is not allowed: use one of {LAYOUT_NAMES}, an ASCII map string or a Layout")
+        raise ValueError(
+            f"layout={layout!r} is not allowed: use one of {LAYOUT_NAMES}, an ASCII map string or a Layout"
+        )
     if "\n" in layout or ASCII_WALL in layout or set(layout) <= set(".SG#"):
         return parse_ascii(layout)
     if layout not in LAYOUT_NAMES:
-        raise ValueError(f"layout={layout!r} is not allowed: use one of {LAYOUT_NAMES}, an ASCII map string or a Layout")
+        raise ValueError(
+            f"layout={layout!r} is not allowed: use one of {LAYOUT_NAMES}, an ASCII map string or a Layout"
+        )
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
         raise ValueError(f"size={size!r} is not allowed: use an int >= 2")
     size = int(size)

@@ -56,12 +56,17 @@ class GoalTask:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for provenance in saved files)."""
-        return {"layout": self.layout, "size": self.size, "goal": list(self.goal), "layout_seed": self.layout_seed, "id": self.id}
+        return {
+            "layout": self.layout, "size": self.size, "goal": list(self.goal), "layout_seed": self.layout_seed,
+            "id": self.id,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GoalTask:
         """Inverse of :meth:`to_dict`."""
-        return cls(data["layout"], int(data["size"]), tuple(data["goal"]), int(data.get("layout_seed", 0)), data.get("id", ""))
+        return cls(
+            data["layout"], int(data["size"]), tuple(data["goal"]), int(data.get("layout_seed", 0)), data.get("id", "")
+        )
 
 
 def _subset_cells(layout: Layout, subset: str) -> list[Cell]:

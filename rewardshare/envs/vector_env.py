@@ -47,7 +47,8 @@ class GridGoalVectorEnv(VectorEnv):
 
     Observations are ``float32`` ``(num_envs, *single_obs_shape)``; rewards ``float64`` ``(num_envs,)``. Infos are
     gymnasium vector infos: ``agent_pos`` and ``goal`` ``(N, 2)`` int64, ``is_success`` ``(N,)`` bool, ``task_id``
-    ``(N,)`` object (str), each with its ``_key`` mask (all ``True``). Every call returns new arrays.
+    ``(N,)`` object (str), each with its ``_key`` mask (all ``True``, except after a reset with a ``reset_mask``).
+    Every call returns new arrays.
 
     Speed: sub-envs with a fixed start and a fixed goal (``goal`` / ``goals_per_env``) reset with numpy too;
     random goals or starts are drawn per sub-env from its own generator (to match the single env draw for draw),
@@ -62,6 +63,8 @@ class GridGoalVectorEnv(VectorEnv):
         if kwargs.get("layout_seed", 0) is None:
             raise ValueError("layout_seed=None (a new maze per reset) is not supported by GridGoalVectorEnv")
         kwargs.pop("render_mode", None)
+        if goals_per_env is not None:
+            kwargs.setdefault("goal", "random")  # the default goal cell plays no part, so it must not clash with start
         self.num_envs = int(num_envs)
         # a prototype env validates the arguments and owns the per-episode draw, so both envs draw alike
         self._proto = GridGoalEnv(**kwargs)
@@ -72,14 +75,18 @@ class GridGoalVectorEnv(VectorEnv):
                 raise ValueError(
                     f"goals_per_env has {len(goals_per_env)} cells: it needs exactly num_envs={self.num_envs}"
                 )
-            self._goal_options = [{"goal": tuple(g)} for g in goals_per_env]
-            for opt in self._goal_options:  # validate now rather than at the first reset
-                proto.draw_episode(np.random.default_rng(0), opt)
+            # validated once here (as the single env's constructor would), then used as they are at every reset
+            self._per_env_goals: list[Cell] | None = [
+                proto.draw_episode(np.random.default_rng(0), {"goal": tuple(g)})[0] for g in goals_per_env
+            ]
         else:
-            self._goal_options = [{} for _ in range(self.num_envs)]
+            self._per_env_goals = None
         # with a fixed start and fixed goals a reset needs no random draw, so it can be done with numpy
-        self._static_resets = proto._start is not None and (goals_per_env is not None or proto._goal is not None)
+        self._static_default = proto._start is not None and (goals_per_env is not None or proto._goal is not None)
         self._random_goals = goals_per_env is None and proto._goal is None
+        # a reset with options={"goal": ...} leaves goals that the next autoreset must undo, one sub-env at a time
+        self._static_resets = self._static_default
+        self._goals_change = self._random_goals
 
         self.single_observation_space = proto.observation_space
         self.single_action_space = proto.action_space
@@ -88,6 +95,7 @@ class GridGoalVectorEnv(VectorEnv):
         self._build_tables()
         # per-step constants as plain attributes (the step reads them every call)
         self._act_shape = (self.num_envs,)
+        self._width = layout.width
         self._absorbing = proto.absorbing_goal
         self._goal_reward = proto.goal_reward
         self._step_cost = proto.step_cost
@@ -156,17 +164,27 @@ class GridGoalVectorEnv(VectorEnv):
             self._goal_part = np.ascontiguousarray(goal_part)
 
     # -- helpers ------------------------------------------------------------------------------------------------
-    def _reset_sub(self, i: int, t: int, pending: bool) -> None:
+    def _reset_sub(self, i: int, t: int, pending: bool, options: dict[str, Any] | None = None) -> None:
         """Draw sub-env ``i``'s next episode; ``pending`` leaves it in the about-to-reset state for a step."""
-        goal, start = self._proto.draw_episode(self._rngs[i], self._goal_options[i])
-        w = self.layout.width
+        proto = self._proto
+        per_env_goals = self._per_env_goals
+        if options:
+            if per_env_goals is not None and "goal" not in options:
+                options = {"goal": per_env_goals[i], **options}
+            goal, start = proto.draw_episode(self._rngs[i], options)
+        elif per_env_goals is None:
+            goal, start = proto.draw_episode(self._rngs[i], {})
+        else:  # exactly what a single env built with goal=goals_per_env[i] draws
+            goal = per_env_goals[i]
+            start = proto._start if proto._start is not None else proto.draw_start(self._rngs[i], goal)
+        w = self._width
         g = goal[0] * w + goal[1]
         self._goal_idx[i] = g
         self._goal4[i] = g * N_ACTIONS
         self._goal_off[i] = g * self._reset_base
         s4 = (start[0] * w + start[1]) * N_ACTIONS
         self._s4[i] = self._reset_base + s4 if pending else s4
-        self._deadline[i] = t + self._proto.max_steps
+        self._deadline[i] = t + self._max_steps
 
     def _refresh_goal_infos(self) -> None:
         self._goal_pos = _read_only(self._pos.take(self._goal_idx, axis=0))
@@ -203,39 +221,61 @@ class GridGoalVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset every sub-env. An int ``seed`` seeds sub-env ``i`` with ``seed + i``; a list gives one seed each.
+        """Reset every sub-env (or those in ``options["reset_mask"]``), as gymnasium's ``SyncVectorEnv`` would.
 
         Args:
-            seed: None, an int, or a sequence of ``num_envs`` ints / Nones.
-            options: May hold ``"reset_mask"`` (bool ``(num_envs,)``) to reset only some sub-envs.
+            seed: None, an int (sub-env ``i`` gets ``seed + i``), or a sequence of ``num_envs`` ints / Nones. With a
+                reset mask, only the reset sub-envs are seeded.
+            options: May hold ``"reset_mask"`` (bool array ``(num_envs,)``) to reset only some sub-envs; any other
+                keys (``"goal"``, ``"start"``) are passed to every reset sub-env, as a single env's ``reset`` takes them.
 
         Returns:
-            Observations ``(num_envs, *obs_shape)`` and the vector infos.
+            Observations ``(num_envs, *obs_shape)`` and the vector infos (with a mask, only the reset sub-envs carry
+            infos: the others hold zeros / None and ``False`` in the ``_key`` masks, as in ``SyncVectorEnv``).
+
+        Raises:
+            ValueError: On a seed list of the wrong length, a malformed reset mask, or bad ``"goal"``/``"start"``.
         """
-        if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed has {len(seeds)} entries: it needs exactly num_envs={self.num_envs}")
-            for i, s in enumerate(seeds):
-                if s is not None:
-                    self._rngs[i], _ = gym.utils.seeding.np_random(int(s))
-        mask = (options or {}).get("reset_mask")
+        n = self.num_envs
+        if seed is None:
+            seeds: list[int | None] = [None] * n
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed has {len(seeds)} entries: it needs exactly num_envs={n}")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if "goal" in options:
+            self._static_resets, self._goals_change = False, True
+        elif mask is None:
+            self._static_resets, self._goals_change = self._static_default, self._random_goals
         if mask is not None:
             mask = np.asarray(mask)
-            if mask.shape != (self.num_envs,) or mask.dtype != bool:
+            if mask.shape != (n,) or mask.dtype != bool:
                 raise ValueError(
                     f"options['reset_mask'] with shape {mask.shape} and dtype {mask.dtype} is not allowed: "
-                    f"use a bool array of shape ({self.num_envs},)"
+                    f"use a bool array of shape ({n},)"
                 )
-        for i in range(self.num_envs):
-            if mask is None or mask[i]:
-                self._reset_sub(i, self._t, pending=False)
-                self._done[i] = False
+        for i in range(n):
+            if mask is not None and not mask[i]:
+                continue
+            if seeds[i] is not None:
+                self._rngs[i], _ = gym.utils.seeding.np_random(int(seeds[i]))
+            self._reset_sub(i, self._t, pending=False, options=options)
+            self._done[i] = False
         self._any_done = bool(self._done.any())
         self._refresh_goal_infos()
         s4 = self._s4
         # outside a step every sub-env sits on a real cell, and it is on its goal exactly when it has succeeded
-        return self._obs(s4), self._infos(s4, s4 == self._goal4)
+        infos = self._infos(s4, s4 == self._goal4)
+        if mask is not None:
+            for key in ("agent_pos", "goal", "is_success", "task_id"):
+                value = infos[key]
+                value[~mask] = None if value.dtype == object else 0
+                infos["_" + key] = mask.copy()
+        return self._obs(s4), infos
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env.
@@ -274,7 +314,7 @@ class GridGoalVectorEnv(VectorEnv):
             else:
                 for i in np.flatnonzero(done).tolist():
                     self._reset_sub(i, t, pending=True)
-                if self._random_goals:
+                if self._goals_change:
                     self._refresh_goal_infos()
         np.add(s4, act, out=self._buf)
         nxt = self._s4 = self._t4.take(self._buf)

@@ -40,7 +40,7 @@ class BenchConfig:
     # -- tasks ----------------------------------------------------------------------------------------------------
     layout: str = "open"
     """Layout of the task family (``"open"``, ``"four_rooms"``, ``"maze"``)."""
-    size: int = 6
+    size: int = 8
     """Side length of the layout."""
     subset: str = "all"
     """Which free cells are goals of the family (see :class:`rewardshare.envs.TaskFamily`)."""
@@ -72,22 +72,35 @@ class BenchConfig:
     """Gaussian noise (std) on the teacher's labels."""
     source_budget: int = 256
     """Feedback items collected per source (train) task for pre-training."""
-    ks: tuple[int, ...] = (8, 64)
+    ks: tuple[int, ...] = (4, 16, 64)
     """Target budgets: feedback items collected on each held-out task. Reward-model EPIC is measured at every k."""
-    rl_ks: tuple[int, ...] = (64,)
+    rl_ks: tuple[int, ...] = (16,)
     """The subset of ``ks`` at which agents are trained (RL is the expensive part; EPIC is cheap)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of every reward model."""
-    pretrain_epochs: int = 200
-    """Epochs (passes over the source data) when pre-training a reuse method; MAML uses it as meta-iterations."""
-    scratch_epochs: int = 300
-    """Epochs when training a model from scratch on k target items (and the cap for fine-tuning)."""
-    adapt_candidates: tuple[tuple[float, int], ...] = ((1e-4, 50), (1e-3, 50), (1e-3, 300))
-    """Adaptation settings ``(learning rate, steps)`` tried for each method and k on the validation tasks; the best
-    (lowest mean validation EPIC, never worse than not adapting) is used on the held-out tasks. ``(0, 0)`` = no
-    adaptation is always a candidate."""
+    pretrain_steps: int = 2000
+    """Gradient steps of pre-training on the source tasks (transfer, multi-task, trunk + heads, goal-conditioned)."""
+    maml_iterations: int = 500
+    """Meta-iterations of MAML (also the prior mean of MAP-prior)."""
+    maml_meta_sgd: bool = False
+    """Learn one inner learning rate per weight (Meta-SGD) instead of MAML's single rate."""
+    maml_support_size: int = 16
+    """MAML support items per source task and meta-iteration (the few-shot k it is meta-trained for)."""
+    maml_query_size: int = 32
+    """MAML query items per source task and meta-iteration (disjoint from the support items)."""
+    adapt_steps: tuple[int, ...] | None = None
+    """Adaptation step counts tried on the validation tasks (0, no adaptation, is always tried); None = each
+    method's own candidates (``ReuseMethod.candidate_steps``)."""
+    adapt_lrs: tuple[float, ...] | None = None
+    """Adaptation learning rates tried on the validation tasks; None = each method's own candidates."""
+    prior_weights: tuple[float, ...] | None = None
+    """Prior strengths lambda tried for MAP-prior on the validation tasks; None = the method's own candidates."""
+    selection_seeds: tuple[int, ...] = (0,)
+    """Draws of the k items per validation task when choosing adaptation settings."""
+    validation_pool: int = 256
+    """Feedback items collected per validation task, from which the k items of each selection draw are taken."""
     pretrain_seed: int = 0
-    """Seed of source feedback collection and pre-training."""
+    """Seed of source feedback collection, pre-training and validation pools."""
 
     # -- agents ---------------------------------------------------------------------------------------------------
     methods: tuple[str, ...] = METHODS
@@ -96,10 +109,10 @@ class BenchConfig:
     """Stable-Baselines3 algorithms (``"ppo"``, ``"dqn"``)."""
     seeds: tuple[int, ...] = (0, 1)
     """Evaluation seeds: each seeds the target feedback draw, the adaptation and the agent of one run."""
-    total_timesteps: int = 20_000
+    total_timesteps: int = 30_000
     """Agent training budget per run, in env steps (summed over parallel envs)."""
-    n_envs: int = 4
-    """Parallel training envs per run (one process; batched reward)."""
+    n_envs: int | None = None
+    """Parallel training envs per run (one process; batched reward); None = the agents' default (PPO 8, DQN 4)."""
     eval_every: int = 2_000
     """Evaluate the agent on the true reward every this many env steps."""
     eval_episodes: int = 20
@@ -109,9 +122,11 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         # normalise list inputs (from JSON or a CLI) to tuples so the dataclass stays hashable and comparable
-        for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds"):
+        for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds", "selection_seeds"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
-        object.__setattr__(self, "adapt_candidates", tuple((float(lr), int(n)) for lr, n in self.adapt_candidates))
+        for f in ("adapt_steps", "adapt_lrs", "prior_weights"):
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, tuple(getattr(self, f)))
         self.validate()
 
     def validate(self) -> None:
@@ -125,9 +140,28 @@ class BenchConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}={v!r} is not allowed: use an int >= 1")
 
-        for name in ("size", "n_eval_tasks", "source_budget", "pretrain_epochs", "scratch_epochs",
-                     "total_timesteps", "n_envs", "eval_every", "eval_episodes"):
+        for name in ("size", "n_eval_tasks", "source_budget", "pretrain_steps", "maml_iterations", "validation_pool",
+                     "maml_support_size", "maml_query_size",
+                     "total_timesteps", "eval_every", "eval_episodes"):
             positive_int(name)
+        if self.n_envs is not None:
+            positive_int("n_envs")
+        for name in ("adapt_steps", "selection_seeds"):
+            v = getattr(self, name)
+            if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v)):
+                raise ValueError(f"{name}={v!r} is not allowed: use a non-empty tuple of ints >= 0")
+        for name in ("adapt_lrs", "prior_weights"):
+            v = getattr(self, name)
+            if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0
+                                               for x in v)):
+                raise ValueError(f"{name}={v!r} is not allowed: use None or a non-empty tuple of numbers > 0")
+        if self.reuse_methods and self.maml_support_size + self.maml_query_size > self.source_budget:
+            raise ValueError(
+                f"source_budget={self.source_budget} is not allowed: MAML needs maml_support_size + maml_query_size = "
+                f"{self.maml_support_size + self.maml_query_size} items per source task"
+            )
+        if self.validation_pool < max(self.ks, default=1):
+            raise ValueError(f"validation_pool={self.validation_pool} is not allowed: use at least max(ks)={max(self.ks)}")
         if self.n_validation_tasks < 1:
             raise ValueError(f"n_validation_tasks={self.n_validation_tasks!r} is not allowed: use an int >= 1")
         if self.eval_every > self.total_timesteps:
@@ -152,8 +186,6 @@ class BenchConfig:
             raise ValueError("rl_ks=() is not allowed while reuse methods are compared: give at least one k")
         if not 0.0 < self.success_threshold <= 1.0:
             raise ValueError(f"success_threshold={self.success_threshold!r} is not allowed: use a float in (0, 1]")
-        if any(lr < 0 or n < 0 for lr, n in self.adapt_candidates):
-            raise ValueError(f"adapt_candidates={self.adapt_candidates!r} is not allowed: use (lr >= 0, steps >= 0) pairs")
         if self.teacher_noise < 0:
             raise ValueError(f"teacher_noise={self.teacher_noise!r} is not allowed: use a float >= 0")
 
@@ -177,7 +209,9 @@ class BenchConfig:
         """A JSON-ready dict of every field plus ``config_version``."""
         d = dataclasses.asdict(self)
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
-        d["adapt_candidates"] = [list(c) for c in self.adapt_candidates]
+        for f in ("adapt_lrs", "prior_weights"):  # 1e-3 and 0.001 are one config: hash floats as floats
+            if d[f] is not None:
+                d[f] = [float(x) for x in d[f]]
         d["config_version"] = CONFIG_VERSION
         return d
 
@@ -206,16 +240,15 @@ class BenchConfig:
 
 def _profiles() -> dict[str, BenchConfig]:
     smoke = BenchConfig(
-        profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=48, ks=(8,), rl_ks=(8,),
-        hidden_sizes=(16,), pretrain_epochs=5, scratch_epochs=10, adapt_candidates=((1e-3, 5),),
-        methods=("scratch", "transfer", "true"), algos=("ppo",), seeds=(0,), total_timesteps=256, n_envs=2,
-        eval_every=128, eval_episodes=2,
+        profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),
+        hidden_sizes=(16,), pretrain_steps=10, maml_iterations=3, maml_support_size=4, maml_query_size=4, adapt_steps=(0, 3), adapt_lrs=(1e-2,),
+        prior_weights=(0.1,), validation_pool=8, seeds=(0,), total_timesteps=256, n_envs=2, eval_every=128,
+        eval_episodes=2,
     )
     quick = BenchConfig(profile="quick")
     full = BenchConfig(
-        profile="full", size=8, n_eval_tasks=3, n_validation_tasks=3, source_budget=512, ks=(4, 16, 64, 256),
-        rl_ks=(16, 64), pretrain_epochs=300, seeds=(0, 1, 2, 3, 4), total_timesteps=40_000, eval_every=2_000,
-        eval_episodes=30,
+        profile="full", n_eval_tasks=3, n_validation_tasks=3, source_budget=512, ks=(4, 16, 64, 256),
+        rl_ks=(4, 16, 64), seeds=(0, 1, 2, 3, 4), selection_seeds=(0, 1),
     )
     return {"smoke": smoke, "quick": quick, "full": full}
 

@@ -31,7 +31,7 @@ from rewardshare._version import __version__
 from rewardshare.envs.grid_env import GridGoalEnv
 from rewardshare.envs.layouts import Layout
 from rewardshare.envs.planner import N_ACTIONS
-from rewardshare.envs.tasks import GoalTask
+from rewardshare.envs.tasks import GoalTask, TaskFamily
 from rewardshare.envs.vector_env import GridGoalVectorEnv
 from rewardshare.feedback.datasets import Demonstrations, Preferences, Transitions
 from rewardshare.feedback.teacher import BudgetExhausted, Teacher, expert_actions
@@ -99,6 +99,9 @@ def _teachers(
     teacher_kwargs: Mapping[str, Any] | None,
 ) -> list[Teacher]:
     """Teachers for the tasks: given Teachers are used as they are; GoalTasks get a new Teacher each."""
+    if isinstance(tasks, TaskFamily):
+        raise TypeError(f"tasks={tasks.name!r} is a TaskFamily: pass one of its splits, e.g. family.train or "
+                        "family.split('held_out')")
     items = [tasks] if isinstance(tasks, (GoalTask, Teacher)) else list(tasks)
     if not items:
         raise ValueError("tasks=[] is not allowed: give a GoalTask, a Teacher or a non-empty sequence of them")
@@ -175,8 +178,8 @@ def _groups(teachers: Sequence[Teacher], env_kwargs: dict[str, Any]) -> list[_Gr
             one = np.stack([env.observation_for(c) for c in cells])
             tables = np.broadcast_to(one, (len(members), *one.shape))
         goals = np.array([teachers[k].goal[0] * layout.width + teachers[k].goal[1] for k in members], dtype=np.int64)
-        groups.append(_Group(layout, members, [teachers[k] for k in members], kwargs, tables.astype(np.float32,
-                                                                                                    copy=False), goals))
+        tables = tables.astype(np.float32, copy=False)
+        groups.append(_Group(layout, members, [teachers[k] for k in members], kwargs, tables, goals))
     return groups
 
 
@@ -200,13 +203,13 @@ def _rollout(
     env_task: np.ndarray,
     policy: Policy,
     seed: int,
-    stop: Callable[[_Trace | None, dict[str, np.ndarray]], bool],
+    stop: Callable[[dict[str, np.ndarray]], bool],
     env_overrides: Mapping[str, Any] | None = None,
     early_reset: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> _Trace:
     """Run the group's vector env (sub-env ``i`` pursues task ``env_task[i]``) until ``stop`` says so.
 
-    ``stop(None, last)`` is called after every step with that step's arrays (``cell``, ``action``, ``next_cell``,
+    ``stop(step)`` is called after every step with that step's arrays (``cell``, ``action``, ``next_cell``,
     ``terminated``, ``truncated``, ``episode``, each ``(num_envs,)``). ``early_reset(next_cell, steps_at_goal)``
     may return a mask of sub-envs to reset now (used by preference collection, whose segments stop being useful once
     the agent has sat on the goal long enough).
@@ -250,7 +253,7 @@ def _rollout(
                 next_id += int(mask.sum())
                 at_goal[mask] = 0
         cell = next_cell
-        if stop(None, step):
+        if stop(step):
             break
     else:
         raise RuntimeError(
@@ -301,6 +304,8 @@ def _metadata(
     if len(layouts) == 1:
         task = teachers[0].task
         kwargs = {"layout": task.layout, "size": task.size, "layout_seed": task.layout_seed, **kwargs}
+    else:  # no single env fits: layout None makes GridGoalEnv(**env_kwargs) fail rather than pick a default layout
+        kwargs = {"layout": None, **kwargs}
     meta = {
         "kind": kind,
         "env_id": env_id or DEFAULT_ENV_ID,
@@ -323,6 +328,14 @@ def _env_kwargs(obs_mode: str, observe_goal: bool, absorbing_goal: bool, max_ste
         _check_int("max_steps", max_steps, 1)
     return {"obs_mode": obs_mode, "observe_goal": bool(observe_goal), "absorbing_goal": bool(absorbing_goal),
             "max_steps": max_steps}
+
+
+def _check_expert(epsilon: float, temperature: float | None) -> None:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
+        raise ValueError(f"expert_epsilon={epsilon!r} is not allowed: use a float in [0, 1]")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not 0 <= temperature < math.inf):
+        raise ValueError(f"expert_temperature={temperature!r} is not allowed: use a finite float >= 0 or None")
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
@@ -382,6 +395,7 @@ def collect_transitions(
     """
     n = _check_int("n", n, 1)
     cov = normalize_coverage(coverage)
+    _check_expert(expert_epsilon, expert_temperature)
     teachers = _teachers(tasks, seed, reward, noise, flip_prob, None, teacher_kwargs)
     per_task = _per_task(n, len(teachers))
     _check_budgets(teachers, per_task)
@@ -401,12 +415,12 @@ def collect_transitions(
                 if name == "uniform":
                     for j, k in enumerate(group.members):
                         picked[(k, name)] = (group, j, *_uniform_pairs(group, j, int(need[j]), absorbing_goal, rng))
+                    bar.update(int(need.sum()))
                 else:
                     sub_seed = int(rng.integers(2**31))
                     for j, sel in enumerate(_rollout_transitions(group, name, need, num_envs, sub_seed, rng,
-                                                                 expert_epsilon, expert_temperature)):
+                                                                 expert_epsilon, expert_temperature, bar.update)):
                         picked[(group.members[j], name)] = (group, j, *sel)
-                bar.update(int(need.sum()))
 
     parts: list[dict[str, np.ndarray]] = []
     for k, teacher in enumerate(teachers):
@@ -458,6 +472,7 @@ def _rollout_transitions(
     rng: np.random.Generator,
     epsilon: float,
     temperature: float | None,
+    on_progress: Callable[[int], Any],
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Roll out ``kind`` policies until every task of the group has ``need[j]`` real transitions; take the first."""
     n_tasks = len(group.members)
@@ -465,8 +480,10 @@ def _rollout_transitions(
     env_task = np.tile(np.arange(n_tasks), per)
     counts = np.zeros(n_tasks, dtype=np.int64)
 
-    def stop(_: Any, step: dict[str, np.ndarray]) -> bool:
+    def stop(step: dict[str, np.ndarray]) -> bool:
+        before = np.minimum(counts, need).sum()
         counts[:] += np.bincount(env_task[step["episode"] >= 0], minlength=n_tasks)
+        on_progress(int(np.minimum(counts, need).sum() - before))
         return bool((counts >= need).all())
 
     policy = _policy(kind, group, env_task, rng, epsilon, temperature)
@@ -532,6 +549,7 @@ def collect_preferences(
     n = _check_int("n", n, 1)
     length = _check_int("segment_length", segment_length, 1)
     cov = normalize_coverage(coverage)
+    _check_expert(expert_epsilon, expert_temperature)
     teachers = _teachers(tasks, seed, reward, None, flip_prob, beta, teacher_kwargs)
     per_task = _per_task(n, len(teachers))
     _check_budgets(teachers, per_task)
@@ -611,7 +629,7 @@ def _segments(
     counts = np.zeros(n_tasks, dtype=np.int64)
     history: list[dict[str, np.ndarray]] = []
 
-    def stop(_: Any, step: dict[str, np.ndarray]) -> bool:
+    def stop(step: dict[str, np.ndarray]) -> bool:
         history.append(step)
         if len(history) >= length:  # windows ending at this step
             first = history[-length]
@@ -786,7 +804,7 @@ def _demo_episodes(
     kept: dict[int, list[tuple[int, int, int]]] = {s: [] for s in range(slots)}  # slot -> [(env, end, length)]
     t = [0]
 
-    def stop(_: Any, step: dict[str, np.ndarray]) -> bool:
+    def stop(step: dict[str, np.ndarray]) -> bool:
         live = step["episode"] >= 0
         open_len[live] += 1
         for i in np.flatnonzero(live & (step["terminated"] | step["truncated"])).tolist():

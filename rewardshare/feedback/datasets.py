@@ -130,8 +130,7 @@ class FeedbackDataset:
         """Shape of one observation."""
         for name, (_, spec) in self.SPECS.items():
             if _OBS in spec:
-                arr = getattr(self, name)
-                return tuple(arr.shape[len(spec) :])
+                return tuple(getattr(self, name).shape[len(spec) - 1 :])  # the obs entry is last
         return ()
 
     @property

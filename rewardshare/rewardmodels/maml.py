@@ -32,7 +32,7 @@ The loss is an :class:`~.losses.Objective` (reward labels, preferences, T-REX, M
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,7 +45,6 @@ from torch.func import grad
 from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
 from rewardshare.rewardmodels.reuse import (
-    NO_ADAPTATION,
     AdaptationBudget,
     Batch,
     FunctionalModel,
@@ -54,6 +53,7 @@ from rewardshare.rewardmodels.reuse import (
     _jsonable,
     _loss_key,
     draw_items,
+    finetune_many,
     index_items,
     select_parameters,
     split_by_task,
@@ -346,8 +346,8 @@ class MAML(nn.Module):
         lr_scale: float = 1.0,
         *,
         checkpoints: Sequence[int] = (),
-        on_checkpoint: Callable[[int, nn.Module], None] | None = None,
-    ) -> nn.Module:
+        on_checkpoint: Callable[[int, RewardModel], None] | None = None,
+    ) -> RewardModel:
         """Adapt the meta-learned model to a new task: ``steps`` inner-loop updates on all of ``target``'s items.
 
         Args:
@@ -358,40 +358,43 @@ class MAML(nn.Module):
             on_checkpoint: See ``checkpoints``.
 
         Returns:
-            A clone of the meta-learned model (same class; a :class:`RewardModel` stays one) with adapted weights;
-            the meta-learner is unchanged.
+            A clone of the meta-learned :class:`RewardModel` with adapted weights; the meta-learner is unchanged.
 
         Raises:
             ValueError: On negative ``steps``, a non-positive ``lr_scale`` or an empty target.
         """
+        hook = None if on_checkpoint is None else (lambda step, ms: on_checkpoint(step, ms[0]))
+        return self.adapt_many([target], steps, lr_scale, checkpoints=checkpoints, on_checkpoint=hook)[0]
+
+    def adapt_many(
+        self,
+        targets: Sequence[Objective],
+        steps: int | None = None,
+        lr_scale: float = 1.0,
+        *,
+        checkpoints: Sequence[int] = (),
+        on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
+    ) -> list[RewardModel]:
+        """:meth:`adapt` for several targets at once (batched, see :func:`~.reuse.finetune_many`)."""
         steps = self.config.inner_steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps={steps!r} is not allowed: use an int >= 0")
         if not isinstance(lr_scale, (int, float)) or not math.isfinite(lr_scale) or lr_scale <= 0:
             raise ValueError(f"lr_scale={lr_scale!r} is not allowed: use a finite float > 0")
-        if len(target) == 0:
-            raise ValueError("target is empty: adaptation needs at least one item")
-        clone = getattr(self.model, "clone", None)
-        out: nn.Module = clone() if callable(clone) else __import__("copy").deepcopy(self.model)
-        named = dict(out.named_parameters())
-        params = [named[n] for n in self.inner_names]
-        rates = [(r.detach() if isinstance(r, Tensor) else r) * lr_scale for r in self.rates().values()]
-        objective = target.to(next(out.parameters()).device)
-        batch = objective.batch()
-        checks = set(int(c) for c in checkpoints)
-        for step in range(int(steps) + 1):
-            if on_checkpoint is not None and step in checks:
-                on_checkpoint(step, out)
-            if step == steps:
-                break
-            # the inner loop's plain gradient step (same update as in meta-training), outside any autograd graph
-            loss = objective.loss(out, batch)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            with torch.no_grad():
-                for p, g, r in zip(params, grads, rates, strict=True):
-                    if g is not None:
-                        p.sub_(r * g)
-        return out
+        if not isinstance(self.model, RewardModel):
+            raise TypeError(f"adaptation needs a RewardModel; the meta-learned model is a {type(self.model).__name__}")
+        rates = {n: (r.detach() if isinstance(r, Tensor) else r) for n, r in self.rates().items()}
+        # the inner loop's plain gradient step (the update meta-training optimised), here outside any graph
+        return finetune_many(
+            [self.model] * len(targets),
+            targets,
+            steps=int(steps),
+            lr=float(lr_scale),
+            params=tuple(self.inner_names),
+            rates=rates,
+            checkpoints=checkpoints,
+            on_checkpoint=on_checkpoint,
+        )
 
 
 class MetaBatchSampler:
@@ -484,16 +487,20 @@ class MAMLMethod(ReuseMethod):
         assert self.maml is not None
         return self.maml.model.clone()  # type: ignore[operator]
 
-    def adapt(
-        self, target: Objective, budget: AdaptationBudget = NO_ADAPTATION, task: Any = None, **kwargs: Any
-    ) -> RewardModel:
-        """``budget.steps`` inner steps at ``budget.lr`` times the meta-learned rates (see the class docstring)."""
+    def _run(
+        self,
+        starts: list[RewardModel],
+        targets: Sequence[Objective],
+        budget: AdaptationBudget,
+        checkpoints: Iterable[int],
+        on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
+    ) -> list[RewardModel]:
+        # budget.steps inner steps at budget.lr times the meta-learned rates (see the class docstring)
         self._require_pretrained(self.maml is not None)
         assert self.maml is not None
-        model = self.maml.adapt(target, budget.steps, budget.lr, **kwargs)
-        assert isinstance(model, RewardModel)
-        self._stamp(model, budget, len(target))
-        return model
+        return self.maml.adapt_many(
+            targets, budget.steps, budget.lr, checkpoints=list(checkpoints), on_checkpoint=on_checkpoint
+        )
 
     def candidate_params(self) -> list[str | tuple[str, ...]]:
         inner = self.maml_config.inner_params

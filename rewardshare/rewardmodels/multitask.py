@@ -34,8 +34,6 @@ from torch import nn
 from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
 from rewardshare.rewardmodels.reuse import (
-    NO_ADAPTATION,
-    AdaptationBudget,
     ReuseMethod,
     _jsonable,
     split_by_task,
@@ -175,14 +173,10 @@ class TaskEmbedding(_MultiTaskBase):
         out.set_context(self.embeddings.mean(dim=0), learnable=True)
         return out
 
-    def adapt(
-        self, target: Objective, budget: AdaptationBudget = NO_ADAPTATION, task: Any = None, **kwargs: Any
-    ) -> RewardModel:
-        """See :meth:`ReuseMethod.adapt`; the result's learned embedding is frozen into a fixed context."""
-        model = super().adapt(target, budget, task, **kwargs)
+    def _finish(self, model: RewardModel) -> None:
+        # the new task's learned embedding becomes the adapted model's fixed context
         if model.learn_context:
             model.set_context(model.context.detach(), learnable=False)  # type: ignore[union-attr]
-        return model
 
     def candidate_params(self) -> list[str | tuple[str, ...]]:
         return [("context",), "all"]

@@ -264,6 +264,143 @@ class AdaptationBudget:
 NO_ADAPTATION = AdaptationBudget(steps=0)
 
 
+def finetune_many(
+    models: Sequence[RewardModel],
+    targets: Sequence[Objective],
+    *,
+    steps: int,
+    lr: float,
+    params: str | Sequence[str] = "all",
+    penalty: Penalty | None = None,
+    rates: Mapping[str, Tensor | float] | None = None,
+    checkpoints: Iterable[int] = (),
+    on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
+) -> list[RewardModel]:
+    """Adapt ``R`` models to ``R`` targets at once: ``steps`` full-batch steps on ``L(theta_r; D_r) [+ penalty]``.
+
+    The runs are independent (run ``r`` sees only ``models[r]`` and ``targets[r]``) but share one computation: their
+    weights are stacked along a leading run dimension, per-run losses are vectorised with :func:`torch.func.vmap`
+    (a loop for losses that vmap cannot run, e.g. MaxEnt IRL, or targets of different sizes), and the optimizer
+    steps all runs together. Adam is elementwise, so Adam on the stacked weights is exactly per-run Adam; few-shot
+    adaptation is dominated by per-step overhead, so batching many runs costs about as much as a few.
+
+    Updates: Adam with learning rate ``lr`` (default), or, with ``rates``, plain gradient steps
+    ``theta <- theta - lr * rate (.) grad`` (MAML's inner loop; ``rate`` a float or a tensor of the parameter's
+    shape).
+
+    Args:
+        models: Start models with one architecture (left unchanged).
+        targets: One target per model (any loss kind, one kind for all).
+        steps: Gradient steps (``0`` returns clones of the start models).
+        lr: Adam learning rate, or the multiplier of ``rates``.
+        params: Parameters to train (see :func:`select_parameters`); the rest stay frozen.
+        penalty: Extra loss term on the trained parameters, called with *stacked* tensors ``{name: (R, ...)}``; it
+            must be a sum over runs (e.g. :meth:`GaussianPrior.penalty`) so each run gets its own gradient.
+        rates: Per-parameter step sizes for plain gradient steps instead of Adam (names must be the trained ones).
+        checkpoints: Step counts (``0 .. steps``) at which ``on_checkpoint(step, models)`` sees the current models.
+        on_checkpoint: See ``checkpoints``; the models it receives are overwritten later (clone them to keep them).
+
+    Returns:
+        The adapted models (new objects, same order).
+
+    Raises:
+        ValueError: On mismatched lengths, an empty target, models of different architectures or a bad argument.
+        FloatingPointError: If a run's loss becomes NaN or infinite (the run is named).
+    """
+    if len(models) != len(targets) or not models:
+        raise ValueError(f"got {len(models)} models and {len(targets)} targets: give one target per model (>= 1)")
+    for i, t in enumerate(targets):
+        if len(t) == 0:
+            raise ValueError(f"target {i} is empty: adaptation needs at least one item")
+    AdaptationBudget(steps, lr, params if isinstance(params, str) else tuple(params))  # validates
+    base = models[0]
+    config = base.config()
+    if any(m.config() != config for m in models[1:]):
+        raise ValueError("models have different architectures (config()); adapt them in separate calls")
+    names = select_parameters(base, params)
+    checks = sorted({int(c) for c in checkpoints})
+    if any(c < 0 or c > steps for c in checks):
+        raise ValueError(f"checkpoints={checks} is not allowed: use step counts in 0..{steps}")
+    if rates is not None and set(rates) != set(names):
+        raise ValueError(f"rates are given for {sorted(rates)} but the trained parameters are {names}")
+    outs = [m.clone() for m in models]
+    device = base.device
+    stacked = {
+        n: torch.stack([dict(m.named_parameters())[n].detach() for m in outs]) for n, _ in base.named_parameters()
+    }
+    buffers = {n: torch.stack([dict(m.named_buffers())[n] for m in outs]) for n, _ in base.named_buffers()}
+    train = {n: stacked[n].requires_grad_(True) for n in names}
+    objectives = [t.to(device) for t in targets]
+    batches = [o.batch() for o in objectives]
+    kinds = {type(o) for o in objectives}
+    sizes = {len(o) for o in objectives}
+    vectorise = len(kinds) == 1 and len(sizes) == 1 and not any(o.shared for o in objectives)
+    items = stack_items([o.items for o in objectives]) if vectorise else {}
+    loss_fn = objectives[0].loss
+    optimizer = torch.optim.Adam(list(train.values()), lr=lr) if (train and steps and rates is None) else None
+
+    def run_losses() -> Tensor:
+        if vectorise:
+
+            def one(p: Batch, b: Batch, it: Batch) -> Tensor:
+                return loss_fn(FunctionalModel(base, {**p, **b}), it)
+
+            return vmap_or_loop(one, [stacked, buffers, items], "finetune/" + _loss_key(loss_fn))
+        return torch.stack(
+            [
+                o.loss(FunctionalModel(base, {**index_items(stacked, r), **index_items(buffers, r)}), batches[r])
+                for r, o in enumerate(objectives)
+            ]
+        )
+
+    def sync() -> None:
+        with torch.no_grad():
+            for r, m in enumerate(outs):
+                for n, p in m.named_parameters():
+                    p.copy_(stacked[n][r])
+
+    def publish(step: int) -> None:
+        if on_checkpoint is not None:
+            sync()
+            on_checkpoint(step, outs)
+
+    for step in range(steps + 1):
+        if step in checks:
+            publish(step)
+        if step == steps:
+            break
+        if not train:  # nothing trainable: every later checkpoint sees the same models
+            for c in checks:
+                if c > step:
+                    publish(c)
+            break
+        losses = run_losses()
+        total = losses.sum()
+        if penalty is not None:
+            total = total + penalty(train)
+        if not torch.isfinite(total):
+            bad = (
+                int(torch.nonzero(~torch.isfinite(losses.detach())).flatten()[0])
+                if not torch.isfinite(losses).all()
+                else -1
+            )
+            raise FloatingPointError(
+                f"adaptation loss became non-finite at step {step} (run {bad}, lr={lr}): lower lr or steps"
+            )
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+        else:
+            grads = torch.autograd.grad(total, list(train.values()), allow_unused=True)
+            with torch.no_grad():
+                for (n, p), g in zip(train.items(), grads, strict=True):
+                    if g is not None:
+                        p.sub_(lr * rates[n] * g)  # type: ignore[index]
+    sync()
+    return outs
+
+
 def finetune(
     model: RewardModel,
     target: Objective,
@@ -274,68 +411,40 @@ def finetune(
     penalty: Penalty | None = None,
     checkpoints: Iterable[int] = (),
     on_checkpoint: Callable[[int, RewardModel], None] | None = None,
-    clone: bool = True,
 ) -> RewardModel:
-    """Adapt ``model`` to ``target``: ``steps`` full-batch Adam steps on ``L(theta; D) [+ penalty(theta)]``.
+    """Adapt one model: ``steps`` full-batch Adam steps on ``L(theta; D) [+ penalty(theta)]`` (see
+    :func:`finetune_many`, which this calls with one run).
 
     Full batch because few-shot targets are small (k items); the result is deterministic given the inputs.
 
     Args:
-        model: The start model (left unchanged when ``clone``).
+        model: The start model (left unchanged).
         target: The target task's items, any loss kind.
-        steps: Gradient steps (``0`` returns the (cloned) start model).
+        steps: Gradient steps (``0`` returns a clone of the start model).
         lr: Adam learning rate.
         params: Parameters to train (see :func:`select_parameters`); the rest are frozen.
-        penalty: Extra term on the trained parameters (``{name: tensor}``), e.g. a Gaussian prior.
-        checkpoints: Step counts (``0 .. steps``) at which ``on_checkpoint(step, model)`` sees the model, so one run
-            scores several budgets.
+        penalty: Extra term on the trained parameters (``{name: (1, ...) tensor}``), e.g. a Gaussian prior.
+        checkpoints: Step counts (``0 .. steps``) at which ``on_checkpoint(step, model)`` sees the model.
         on_checkpoint: See ``checkpoints``; the model it receives keeps changing afterwards (clone it to keep it).
-        clone: Train a clone (default) rather than ``model`` itself.
 
     Returns:
-        The adapted model.
+        The adapted model (a new object).
 
     Raises:
         ValueError: On an empty target or a bad argument.
         FloatingPointError: If the loss becomes NaN or infinite.
     """
-    if len(target) == 0:
-        raise ValueError("target is empty: adaptation needs at least one item")
-    budget = AdaptationBudget(steps, lr, params if isinstance(params, str) else tuple(params))  # validates
-    out = model.clone() if clone else model
-    names = select_parameters(out, budget.params)
-    named = dict(out.named_parameters())
-    train = [named[n] for n in names]
-    checks = sorted({int(c) for c in checkpoints})
-    if any(c < 0 or c > steps for c in checks):
-        raise ValueError(f"checkpoints={checks} is not allowed: use step counts in 0..{steps}")
-    objective = target.to(out.device)
-    batch = objective.batch()
-    optimizer = torch.optim.Adam(train, lr=lr) if train and steps else None
-    was_training = out.training
-    out.train()
-    try:
-        for step in range(steps + 1):
-            if on_checkpoint is not None and step in checks:
-                on_checkpoint(step, out)
-            if step == steps:
-                break
-            if optimizer is None:  # nothing trainable: the model stays as it is at every later checkpoint
-                for c in checks:
-                    if c > step and on_checkpoint is not None:
-                        on_checkpoint(c, out)
-                break
-            loss = objective.loss(out, batch)
-            if penalty is not None:
-                loss = loss + penalty({n: named[n] for n in names})
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"adaptation loss became {loss.item()} at step {step} (lr={lr}): lower lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    finally:
-        out.train(was_training)
-    return out
+    hook = None if on_checkpoint is None else (lambda step, ms: on_checkpoint(step, ms[0]))
+    return finetune_many(
+        [model],
+        [target],
+        steps=steps,
+        lr=lr,
+        params=params,
+        penalty=penalty,
+        checkpoints=checkpoints,
+        on_checkpoint=hook,
+    )[0]
 
 
 # ------------------------------------------------------------------------------------------------ methods
@@ -368,23 +477,75 @@ class ReuseMethod(ABC):
     def adapt(
         self, target: Objective, budget: AdaptationBudget = NO_ADAPTATION, task: Any = None, **kwargs: Any
     ) -> RewardModel:
-        """Adapt :meth:`start_model` to ``target`` within ``budget``; ``kwargs`` go to :func:`finetune`.
+        """Adapt :meth:`start_model` to ``target`` within ``budget`` (one run of :meth:`adapt_many`).
+
+        Args:
+            target: The new task's items (any loss kind).
+            budget: Steps, learning rate, trained parameters (and prior weight).
+            task: The new task (methods that read the goal need it).
+            **kwargs: ``checkpoints`` / ``on_checkpoint(step, model)`` as in :func:`finetune`.
 
         Returns:
             A plain :class:`RewardModel` whose ``metadata["reuse"]`` records the method and budget.
         """
-        model = finetune(
-            self.start_model(task),
-            target,
+        hook = kwargs.pop("on_checkpoint", None)
+        if hook is not None:
+            kwargs["on_checkpoint"] = lambda step, ms: hook(step, ms[0])
+        return self.adapt_many([target], budget, [task], **kwargs)[0]
+
+    def adapt_many(
+        self,
+        targets: Sequence[Objective],
+        budget: AdaptationBudget = NO_ADAPTATION,
+        tasks: Sequence[Any] | None = None,
+        *,
+        checkpoints: Iterable[int] = (),
+        on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
+    ) -> list[RewardModel]:
+        """Adapt one start model per target, all in one batched computation (:func:`finetune_many`).
+
+        Args:
+            targets: Items of each run's task.
+            budget: The budget, shared by all runs.
+            tasks: Each run's task (default ``None`` for all).
+            checkpoints: Step counts at which ``on_checkpoint(step, models)`` sees the current models.
+            on_checkpoint: See ``checkpoints``.
+
+        Returns:
+            One adapted model per target.
+        """
+        tasks = [None] * len(targets) if tasks is None else list(tasks)
+        if len(tasks) != len(targets):
+            raise ValueError(f"got {len(targets)} targets and {len(tasks)} tasks: give one task per target")
+        starts = [self.start_model(t) for t in tasks]
+        models = self._run(starts, targets, budget, checkpoints, on_checkpoint)
+        for m, t in zip(models, targets, strict=True):
+            self._finish(m)
+            self._stamp(m, budget, len(t))
+        return models
+
+    def _run(
+        self,
+        starts: list[RewardModel],
+        targets: Sequence[Objective],
+        budget: AdaptationBudget,
+        checkpoints: Iterable[int],
+        on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
+    ) -> list[RewardModel]:
+        return finetune_many(
+            starts,
+            targets,
             steps=budget.steps,
             lr=budget.lr,
             params=budget.params,
             penalty=self.penalty(budget),
-            clone=False,
-            **kwargs,
+            checkpoints=checkpoints,
+            on_checkpoint=on_checkpoint,
         )
-        self._stamp(model, budget, len(target))
-        return model
+
+    def _finish(self, model: RewardModel) -> None:
+        """Turn an adapted model into its final form (e.g. freeze a learned context); in place."""
+        return None
 
     def penalty(self, budget: AdaptationBudget) -> Penalty | None:
         """An extra adaptation loss term for ``budget`` (MAP adaptation's prior); ``None`` by default."""
@@ -554,23 +715,26 @@ def select_budget(
     configs = [(lr, p, w) for lr in lrs for p in params for w in prior_weights]
     # results[(steps, lr, params, w)] -> list of scores
     results: dict[tuple[int, float, Any, float], list[float]] = {}
-    zero_scores: list[float] = []
-    for task, pool in validation:
-        for seed in seeds:
-            target = draw(pool, int(k), int(seed))
-            zero_scores.append(float(score(method.start_model(task), task)))
-            for lr, p, w in configs:
-                if max_steps == 0:
-                    continue
+    runs = [(task, draw(pool, int(k), int(seed))) for task, pool in validation for seed in seeds]
+    run_tasks = [task for task, _ in runs]
+    zero_scores = [float(score(method.start_model(task), task)) for task in run_tasks]
+    checks = [s for s in step_list if s > 0]
+    for lr, p, w in configs:
+        if max_steps == 0:
+            break
 
-                def record(
-                    step: int, model: RewardModel, lr: float = lr, p: Any = p, w: float = w, task: Any = task
-                ) -> None:
-                    if step > 0:
-                        results.setdefault((step, lr, p, w), []).append(float(score(model, task)))
+        def record(step: int, models: list[RewardModel], lr: float = lr, p: Any = p, w: float = w) -> None:
+            if step > 0:
+                vals = [float(score(m, t)) for m, t in zip(models, run_tasks, strict=True)]
+                results.setdefault((step, lr, p, w), []).extend(vals)
 
-                budget = AdaptationBudget(max_steps, lr, p, w)
-                method.adapt(target, budget, task, checkpoints=[s for s in step_list if s > 0], on_checkpoint=record)
+        method.adapt_many(
+            [t for _, t in runs],
+            AdaptationBudget(max_steps, lr, p, w),
+            run_tasks,
+            checkpoints=checks,
+            on_checkpoint=record,
+        )
     no_adapt = float(np.mean(zero_scores))
     table = [{"budget": NO_ADAPTATION.to_dict(), "score": no_adapt, "scores": zero_scores}]
     best, best_score = NO_ADAPTATION, no_adapt

@@ -176,6 +176,11 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
         """The post-processing (normalisation statistics live here)."""
         return self.core.transform
 
+    @property
+    def table_misses(self) -> int:
+        """Transitions the table did not know (computed with a forward instead)."""
+        return self.core.table_misses
+
     def _reset_positions(self) -> np.ndarray | None:
         infos = getattr(self.venv, "reset_infos", None)
         if not self.core.source.uses_positions:
@@ -328,6 +333,11 @@ class LearnedRewardVectorWrapper(VectorWrapper):
     def transform(self) -> RewardTransform:
         """The post-processing (normalisation statistics live here)."""
         return self.core.transform
+
+    @property
+    def table_misses(self) -> int:
+        """Transitions the table did not know (computed with a forward instead)."""
+        return self.core.table_misses
 
     def _positions(self, infos: dict[str, Any]) -> np.ndarray | None:
         if not self.core.source.uses_positions:

@@ -240,6 +240,13 @@ def test_vector_step_accepts_other_int_dtypes() -> None:
         ({"num_envs": 2, "obs_mode": "rgb"}, r"obs_mode='rgb' is not allowed"),
     ],
 )
+def test_goals_per_env_may_include_the_default_goal_cell_and_avoid_the_start() -> None:
+    vec = GridGoalVectorEnv(2, goals_per_env=[(0, 1), (1, 0)], size=2, start=(1, 1))
+    _, info = vec.reset(seed=0)
+    np.testing.assert_array_equal(info["goal"], [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(info["agent_pos"], [[1, 1], [1, 1]])
+
+
 def test_vector_env_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         GridGoalVectorEnv(**kwargs)
@@ -251,3 +258,38 @@ def test_vector_reset_bad_arguments() -> None:
         vec.reset(seed=[1, 2])
     with pytest.raises(ValueError, match=r"options\['reset_mask'\] with shape \(2,\)"):
         vec.reset(seed=0, options={"reset_mask": np.array([True, False])})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "goals"),
+    [
+        pytest.param({"size": 4, "max_steps": 7}, None, id="fixed-goal-static"),
+        pytest.param({"size": 4, "max_steps": 7, "start": "random", "goal": "random"}, None, id="random"),
+        pytest.param({"size": 4, "max_steps": 7, "observe_goal": True}, [(3, 3), (0, 3), (2, 2), (1, 0)], id="per-env"),
+    ],
+)
+def test_masked_resets_seeds_and_options_match_sync(kwargs: dict[str, Any], goals: list | None) -> None:
+    n = 4
+    vec = GridGoalVectorEnv(n, goals_per_env=goals, **kwargs)
+    sync = _sync_of_singles(n, kwargs, goals)
+    rng = np.random.default_rng(5)
+    resets = [
+        {"seed": 3},
+        {"seed": [7, None, 8, 9], "options": {"reset_mask": np.array([True, False, True, False])}},
+        {"options": {"goal": (1, 2), "start": (3, 0)}},  # the next autoresets must bring the usual goals back
+        {"seed": 11, "options": {"reset_mask": np.array([False, True, False, False]), "start": (0, 1)}},
+        {"options": {"reset_mask": np.array([False, False, False, True]), "goal": (2, 1)}},
+        {},
+    ]
+    for k, reset_kwargs in enumerate(resets):
+        sync_kwargs = {**reset_kwargs, "options": dict(reset_kwargs.get("options", {}))}
+        obs_v, info_v = vec.reset(**reset_kwargs)
+        obs_s, info_s = sync.reset(**sync_kwargs)
+        np.testing.assert_array_equal(obs_v, obs_s)
+        _assert_infos_equal(info_v, info_s, f"reset {k}")
+        for t in range(40):
+            actions = rng.integers(4, size=n)
+            out_v, out_s = vec.step(actions), sync.step(actions)
+            for a, b in zip(out_v[:4], out_s[:4], strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=f"reset {k} step {t}")
+            _assert_infos_equal(out_v[4], out_s[4], f"reset {k} step {t}")

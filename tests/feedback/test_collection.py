@@ -104,14 +104,22 @@ def test_collection_over_a_split_has_the_right_task_ids() -> None:
     assert not set(counts) & {t.id for t in FAMILY.held_out}
     assert max(counts.values()) - min(counts.values()) <= 1 and sum(counts.values()) == 1003
     assert [t["id"] for t in data.metadata["tasks"]] == [t.id for t in FAMILY.train]
+    env = GridGoalEnv(**data.metadata["env_kwargs"])  # the metadata rebuilds the env
+    assert env.layout == FAMILY.train[0].resolve_layout()
     held = collect_preferences(FAMILY.held_out, 40, segment_length=3)
     assert set(held.task_id.tolist()) == {t.id for t in FAMILY.held_out}
+
+
+def test_a_family_must_be_given_as_a_split() -> None:
+    with pytest.raises(TypeError, match=r"is a TaskFamily: pass one of its splits, e.g. family.train"):
+        collect_transitions(FAMILY, 10)  # type: ignore[arg-type]
 
 
 def test_tasks_on_different_layouts_in_one_call() -> None:
     tasks = [GoalTask("open", 5, (4, 4)), GoalTask("maze", 7, (6, 6))]
     data = collect_transitions(tasks, 200, coverage="random")
     assert data.task_ids == [t.id for t in tasks]
+    assert data.metadata["env_kwargs"]["layout"] is None  # no one env describes both tasks
     for task in tasks:
         part = data.by_task()[task.id]
         layout = task.resolve_layout()
@@ -151,6 +159,9 @@ def test_budgets_are_charged_exactly_and_checked_before_collecting() -> None:
         (lambda: collect_transitions(TASK, 10, coverage={"expert": 0}), r"has no positive weight"),
         (lambda: collect_transitions([TASK, TASK], 10), r"the same task more than once"),
         (lambda: collect_transitions([], 10), r"tasks=\[\] is not allowed"),
+        (lambda: collect_transitions(TASK, 10, coverage="expert", expert_epsilon=2),
+         r"expert_epsilon=2 is not allowed"),
+        (lambda: collect_transitions(TASK, 10, obs_mode="pixels"), r"obs_mode='pixels' is not allowed"),
         (lambda: collect_preferences(TASK, 10, segment_length=50, max_steps=20),
          r"segment_length=50 is not allowed: it must be <= max_steps=20"),
         (lambda: collect_demonstrations(TASK), r"give exactly one of them"),

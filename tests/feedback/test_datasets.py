@@ -50,6 +50,13 @@ def dataset(request: pytest.FixtureRequest) -> FeedbackDataset:
     return request.getfixturevalue(request.param)
 
 
+def test_shapes_and_repr(transitions: Transitions, preferences: Preferences, demonstrations: Demonstrations) -> None:
+    assert transitions.obs_shape == (49,) and len(transitions) == 300
+    assert preferences.obs_shape == (3, 7, 7) and preferences.segment_length == 4 and len(preferences) == 60
+    assert demonstrations.obs_shape == (2,) and len(demonstrations) == 12
+    assert repr(preferences).startswith("Preferences(n=60, obs_shape=(3, 7, 7), tasks=3")
+
+
 def test_save_load_round_trips_exactly(dataset: FeedbackDataset, tmp_path: Path) -> None:
     path = dataset.save(tmp_path / "data.npz")
     for loaded in (type(dataset).load(path), load_dataset(path)):

@@ -157,7 +157,7 @@ def test_adapt_validates_its_arguments(spaces_, labels):
         maml.adapt(labels.subset([0, 1]), steps=-2)
     with pytest.raises(ValueError, match="lr_scale=0"):
         maml.adapt(labels.subset([0, 1]), lr_scale=0)
-    with pytest.raises(ValueError, match="target is empty"):
+    with pytest.raises(ValueError, match="target 0 is empty"):
         maml.adapt(labels.subset(np.zeros(0, dtype=np.int64)))
 
 

@@ -103,7 +103,7 @@ def test_finetune_trains_only_the_chosen_parameters_and_reports_checkpoints(spac
     assert _loss(pool, out) < _loss(pool, model)
     for (name, a), (_, b) in zip(model.named_parameters(), out.named_parameters(), strict=True):
         assert torch.equal(a, b) == (not name.startswith("head")), name
-    with pytest.raises(ValueError, match="target is empty"):
+    with pytest.raises(ValueError, match="target 0 is empty"):
         finetune(model, pool.subset(np.zeros(0, np.int64)), steps=1, lr=1e-3)
     with pytest.raises(ValueError, match="checkpoints=\\[50\\]"):
         finetune(model, pool, steps=5, lr=1e-3, checkpoints=[50])
@@ -119,7 +119,7 @@ def test_per_task_losses_pair_each_task_with_its_own_row(spaces_):
     for i, t in enumerate(("a", "b", "c")):
         m = model.clone()
         m.set_context(rows[i])
-        assert float(got[i]) == pytest.approx(_loss(groups[t], m), rel=1e-5)
+        assert float(got[i].detach()) == pytest.approx(_loss(groups[t], m), rel=1e-5)
     swapped = per_task_losses(model, objective.loss, items, overrides={"context": rows.flip(0)})
     assert not torch.allclose(got, swapped)
 
@@ -186,7 +186,7 @@ def pretrained(spaces_, labels):
 
 BUDGETS = {
     "scratch": AdaptationBudget(100, 1e-2),
-    "transfer": AdaptationBudget(100, 1e-2),
+    "transfer": AdaptationBudget(50, 3e-3),
     "multitask_embedding": AdaptationBudget(100, 3e-2, ("context",)),
     "shared_trunk_heads": AdaptationBudget(100, 1e-2, ("head",)),
     "goal_conditioned": AdaptationBudget(30, 1e-3),
@@ -225,8 +225,10 @@ def test_a_new_task_gets_a_new_embedding_and_a_frozen_context_after_adaptation(p
     torch.testing.assert_close(start.context.detach(), method.embeddings.mean(0))
     adapted = method.adapt(pool.subset(np.arange(16)), AdaptationBudget(20, 3e-2, ("context",)), task)
     assert not adapted.learn_context and not torch.equal(adapted.context, start.context.detach())
-    for (n, a), (_, b) in zip(start.named_parameters(), adapted.named_parameters(), strict=True):
-        assert torch.equal(a, b), n  # only the embedding moved
+    before, after = dict(start.named_parameters()), dict(adapted.named_parameters())
+    assert set(before) - set(after) == {"context"}  # the context became a fixed buffer
+    for n, a in after.items():
+        assert torch.equal(a, before[n]), n  # only the embedding moved
 
 
 @pytest.mark.parametrize("name", ["transfer", "multitask_embedding", "shared_trunk_heads", "goal_conditioned",
@@ -288,8 +290,8 @@ def test_select_budget_never_prefers_adaptation_that_hurts(pretrained, labels):
     assert sel.budget.steps == 0 and sel.score == sel.no_adapt_score
     assert [row["budget"]["steps"] for row in sel.table] == [0, 50]
     assert sel.table[1]["score"] > sel.table[0]["score"]
-    scratch = select_budget(pretrained["scratch"], validation, 16, score, steps=[0, 30], lrs=[1e-2])
-    assert scratch.budget.steps == 30 and scratch.score < scratch.no_adapt_score
+    scratch = select_budget(pretrained["scratch"], validation, 64, score, steps=[0, 100], lrs=[1e-2])
+    assert scratch.budget.steps == 100 and scratch.score < scratch.no_adapt_score - 0.3
 
 
 def test_select_budget_validates_its_inputs(pretrained, labels):
@@ -316,11 +318,11 @@ def test_fitted_prior_has_unit_mean_precision_and_a_strong_prior_holds_the_weigh
     assert prior.n_tasks == 4 and float(flat.min()) >= 1e-3 and float(flat.max()) <= 1e3
     assert float(flat.mean()) == pytest.approx(1.0, rel=0.2)  # 1 before clipping
     _, pool = pools[0]
-    dist = []
+    moved = []
     for weight in (0.0, 100.0):
         out = finetune(mu, pool, steps=30, lr=1e-2, penalty=lambda p, w=weight: prior.penalty(p, w))
-        dist.append(sum(float(((a - b) ** 2).sum()) for a, b in zip(out.parameters(), mu.parameters(), strict=True)))
-    assert dist[1] < 0.1 * dist[0]
+        moved.append(float(prior.penalty(dict(out.named_parameters()), 1.0)))  # the prior's own distance to mu
+    assert moved[1] < 0.1 * moved[0]
     with pytest.raises(ValueError, match="at least 2 source tasks"):
         fit_gaussian_prior(mu, split_by_task(labels)[FAMILY.train[0].id])
 

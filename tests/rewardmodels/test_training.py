@@ -7,7 +7,7 @@ import pytest
 import torch
 from rm_data import TINY, make_demonstrations, make_preferences, make_transitions
 
-from rewardshare.feedback import Teacher
+from rewardshare.feedback import Teacher, collect_demonstrations, collect_preferences
 from rewardshare.rewardmodels import FitResult, RewardModel, fit, make_loss
 from rewardshare.rewardmodels.evaluation import evaluate
 from rewardshare.rewardmodels.losses import LabelObjective, PreferenceObjective, trex_pairs
@@ -39,12 +39,12 @@ def test_mse_learns_the_dense_reward():
 
 
 def test_bradley_terry_learns_from_preferences_with_ties():
-    prefs = make_preferences(n=300, seed=0)
+    prefs = collect_preferences(TINY, 300, segment_length=4, seed=0)
     assert (prefs.label == 0.5).any()  # ties are part of the data
     model = _model()
     objective = make_loss("auto", prefs)
     assert isinstance(objective, PreferenceObjective) and objective.kind == "bradley_terry"
-    held_out = make_loss("bradley_terry", make_preferences(n=200, seed=1))
+    held_out = make_loss("bradley_terry", collect_preferences(TINY, 200, segment_length=4, seed=1))
     before = _value(held_out, model)
     fit(model, prefs, epochs=60, lr=3e-3, batch_size=32)
     after = _value(held_out, model)
@@ -54,7 +54,7 @@ def test_bradley_terry_learns_from_preferences_with_ties():
 
 
 def test_trex_ranks_less_noisy_demonstrators_higher():
-    demos = make_demonstrations(episodes=24, noises=(0.0, 0.3, 0.8), seed=0)
+    demos = collect_demonstrations(TINY, n_episodes=24, noise_levels=(0.0, 0.3, 0.8), seed=0)
     pairs = trex_pairs(demos, n_pairs=50, segment_length=5, seed=0)
     assert pairs["obs_a"].shape == (50, 5, 2) and set(np.unique(pairs["label"])) <= {0.0, 1.0}
     model = _model()

@@ -125,3 +125,14 @@ def test_table_size_cap() -> None:
     assert build_table(ModelReward(model), env, "auto", max_rows=10) is None
     with pytest.raises(ValueError, match=r"more than max_table_rows=10"):
         build_table(ModelReward(model), env, True, max_rows=10)
+
+
+@pytest.mark.parametrize("obs_mode", ["coords", "onehot", "grid"])
+def test_batch_index_does_not_depend_on_batch_size(obs_mode: str) -> None:
+    env = GridGoalEnv(layout="four_rooms", size=7, obs_mode=obs_mode, observe_goal=True, goal="random")
+    states = enumerate_states(env)
+    every = states.index(states.observations)
+    np.testing.assert_array_equal(every, np.arange(states.n_states))
+    for i in range(0, states.n_states, 97):
+        assert states.index(states.observations[i : i + 1])[0] == i == states.index_one(states.observations[i])
+    assert states.index(states.observations[::-3].astype(np.float64))[0] == states.n_states - 1

@@ -72,6 +72,7 @@ def test_sb3_vecenv_wrapper_equals_single_env_wrapper(case: str) -> None:
         got_infos.append(infos)
         n_done += int(dones.sum())
     assert n_done >= 2 * N  # autoresets (terminal_observation) were exercised
+    assert w.table_misses == 0
     twins = _single_twins(lambda: GridGoalEnv(**GRID_KW), reward, acts.T.tolist(), **wkw)
     for i in range(N):
         r_single = np.float32([s[0] for s in twins[i]])
@@ -144,6 +145,7 @@ def test_gymnasium_vector_wrapper_on_native_grid_vector_env(case: str) -> None:
     w, applied, results = _vector_run(GridGoalVectorEnv(N, **GRID_KW), reward, acts, **wkw)
     assert (w.table is not None) == (wkw["use_table"] is True)
     assert sum(len(a) for a in applied) < T * N  # some steps were reset steps
+    assert w.table_misses == 0
     _check_against_twins(lambda: GridGoalEnv(**GRID_KW), reward, applied, results, exact, **wkw)
 
 

@@ -1,0 +1,98 @@
+"""The learning-curve benchmark: how much faster do agents learn held-out tasks with reused reward models?
+
+Runs the same sweep as ``rewardshare bench`` (``rewardshare.experiments``), then writes a summary JSON with the
+machine, the versions, the command and the aggregate next to the per-run results.
+
+    python benchmarks/learning_curves.py                     # quick profile (<= 10 min on 2 cores)
+    python benchmarks/learning_curves.py --profile full      # the README's headline numbers (<= 90 min, resumable)
+    python benchmarks/learning_curves.py --smoke --out /tmp/x --json /tmp/x.json   # seconds, for the tests
+
+Results: ``benchmarks/results/learning_curves/<profile>/`` (run JSONs, runs.csv, aggregate.json, report.md, PNGs;
+``cache/`` inside holds bulky intermediates) and ``benchmarks/results/learning_curves_<profile>.json``.
+Re-running the same command resumes an interrupted sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine_info() -> dict[str, object]:
+    """CPU, cores, Python and library versions."""
+    import gymnasium
+    import numpy
+    import scipy
+    import stable_baselines3
+    import torch
+
+    import rewardshare
+
+    return {
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "python": platform.python_version(), "rewardshare": rewardshare.__version__,
+        "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
+        "gymnasium": gymnasium.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Run the sweep and write the summary; returns the summary."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--profile", default="quick", help="smoke | quick | full (default quick)")
+    p.add_argument("--smoke", "--quick-test", action="store_true", help="the seconds-long smoke profile")
+    p.add_argument("--out", default=None, help="results dir (default benchmarks/results/learning_curves/<profile>)")
+    p.add_argument("--json", default=None, help="summary JSON (default benchmarks/results/learning_curves_<profile>.json)")
+    p.add_argument("--backend", default="local", help="local | ray")
+    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPU count)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from rewardshare.experiments import get_profile, make_report, run_sweep
+    from rewardshare.experiments.report import summary_rows
+
+    profile = "smoke" if args.smoke else args.profile
+    config = get_profile(profile)
+    out = Path(args.out) if args.out else HERE / "results" / "learning_curves" / profile
+    summary_path = Path(args.json) if args.json else HERE / "results" / f"learning_curves_{profile}.json"
+    t0 = time.perf_counter()
+    res = run_sweep(config, out, backend=args.backend, workers=args.workers, progress=not args.no_progress)
+    rep = make_report(out)
+    rows = summary_rows(rep)
+    if rows:
+        cols = list(rows[0])
+        widths = [max(len(c), *(len(r[c]) for r in rows)) for c in cols]
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        for r in rows:
+            print("  ".join(r[c].ljust(w) for c, w in zip(cols, widths)))
+    summary = {
+        "benchmark": "learning_curves", "profile": profile, "config_hash": config.config_hash(),
+        "config": config.to_dict(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine_info(), "wall_s_this_call": time.perf_counter() - t0,
+        "units": {"total": res.total, "ran": res.ran, "skipped": res.skipped, "failed": res.failed,
+                  "blocked": res.blocked},
+        "results_dir": str(out), "report": rep["paths"]["report"],
+        "runs": rep["runs"], "epic": rep["epic"],
+    }
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = summary_path.with_name(f".{summary_path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))
+    os.replace(tmp, summary_path)
+    print(f"{res.ran} units run, {res.skipped} skipped, {len(res.failed)} failed in {res.wall_s:.0f}s; "
+          f"report {rep['paths']['report']}; summary {summary_path}")
+    return summary
+
+
+if __name__ == "__main__":
+    summary = main()
+    sys.exit(0 if not summary["units"]["failed"] and not summary["units"]["blocked"] else 1)  # type: ignore[index]

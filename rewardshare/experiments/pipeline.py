@@ -1,0 +1,259 @@
+"""The benchmark's wiring to the rest of the package: every call into feedback, rewardmodels and agents is here.
+
+:func:`execute_unit` runs one unit of a sweep (see :mod:`rewardshare.experiments.runner`) in a worker process:
+
+- ``source``: :func:`~rewardshare.feedback.collect_transitions` (or ``collect_preferences``) on the source tasks;
+- ``prep/<method>``: build the reuse method (:func:`make_method`), pre-train it on the source feedback, choose its
+  adaptation budget per k with :func:`~rewardshare.rewardmodels.reuse.select_budget` on the validation tasks (EPIC to
+  the teacher as the score), then adapt it to every held-out task x seed x k and save the adapted reward model;
+- ``run``: :func:`~rewardshare.agents.train_agent` on the adapted model (or the ``"true"`` / ``"teacher"`` oracle),
+  evaluated on the true reward.
+
+Everything random is seeded from the config: the source feedback and pre-training from ``pretrain_seed``; the k
+target items of a held-out task from (task, k, evaluation seed), so every method sees the *same* items; the agent
+and its evaluation episodes from the evaluation seed, so every method's run is paired with scratch's.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rewardshare.experiments.config import BenchConfig
+from rewardshare.experiments.runner import stable_seed, task_split
+from rewardshare.experiments.store import ResultStore
+
+SOURCE_FILE = "source.npz"
+
+
+# -- feedback ----------------------------------------------------------------------------------------------------
+def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int) -> Any:
+    """``n`` feedback items of the config's kind, split evenly over ``tasks`` (a GoalTask or a sequence).
+
+    Returns:
+        ``Transitions`` (labels) or ``Preferences``.
+    """
+    from rewardshare.feedback import collect_preferences, collect_transitions
+
+    common = {"reward": config.teacher_reward, "obs_mode": config.obs_mode, "seed": int(seed)}
+    if config.feedback == "labels":
+        return collect_transitions(tasks, int(n), coverage="uniform", noise=config.teacher_noise, **common)
+    return collect_preferences(tasks, int(n), **common)
+
+
+def objective(data: Any) -> Any:
+    """The training objective of a feedback dataset (MSE for labels, Bradley-Terry for preferences)."""
+    from rewardshare.rewardmodels import make_loss
+
+    return make_loss("auto", data)
+
+
+def spaces_for(config: BenchConfig, task: Any) -> tuple[Any, Any]:
+    """The (observation, action) spaces of ``task``'s env in the config's observation mode."""
+    env = task.make_env(obs_mode=config.obs_mode)
+    return env.observation_space, env.action_space
+
+
+# -- reuse methods -------------------------------------------------------------------------------------------------
+def make_method(name: str, config: BenchConfig, observation_space: Any, action_space: Any) -> Any:
+    """The :class:`~rewardshare.rewardmodels.reuse.ReuseMethod` behind a benchmark method name.
+
+    Args:
+        name: One of :data:`~rewardshare.experiments.config.REUSE_METHODS`.
+        config: Pre-training settings (steps, MAML iterations, hidden sizes, seed).
+        observation_space: The env's observation space.
+        action_space: The env's action space.
+
+    Raises:
+        ValueError: On an unknown name.
+    """
+    from rewardshare.rewardmodels.conditioning import GoalConditioned
+    from rewardshare.rewardmodels.maml import MAMLConfig, MAMLMethod
+    from rewardshare.rewardmodels.multitask import SharedTrunkHeads, TaskEmbedding
+    from rewardshare.rewardmodels.prior import MAPAdaptation
+    from rewardshare.rewardmodels.reuse import Scratch
+    from rewardshare.rewardmodels.transfer import Transfer
+
+    spaces = (observation_space, action_space)
+    model = {"hidden_sizes": tuple(config.hidden_sizes)}
+    seed = config.pretrain_seed
+    steps = {"steps": config.pretrain_steps, "seed": seed}
+
+    def maml() -> Any:
+        cfg = MAMLConfig(iterations=config.maml_iterations, meta_sgd=config.maml_meta_sgd,
+                         support_size=config.maml_support_size, query_size=config.maml_query_size)
+        return MAMLMethod(*spaces, cfg, seed=seed, **model)
+
+    factories = {
+        "scratch": lambda: Scratch(*spaces, seed=seed, **model),
+        "transfer": lambda: Transfer(*spaces, **steps, **model),
+        "multitask": lambda: TaskEmbedding(*spaces, **steps, **model),
+        "trunk_heads": lambda: SharedTrunkHeads(*spaces, **steps, **model),
+        "goal_conditioned": lambda: GoalConditioned(*spaces, **steps, **model),
+        "maml": maml,
+        "map_prior": lambda: MAPAdaptation(maml(), seed=seed),
+    }
+    if name not in factories:
+        raise ValueError(f"method={name!r} is not allowed: use one of {tuple(factories)}")
+    return factories[name]()
+
+
+def _teacher(config: BenchConfig, task: Any) -> Any:
+    from rewardshare.feedback import Teacher
+
+    return Teacher(task, reward=config.teacher_reward)  # noiseless: the reference every model is judged against
+
+
+def _epic(model: Any, task: Any, teacher: Any) -> dict[str, float | None]:
+    from rewardshare.rewardmodels import evaluate
+
+    return evaluate(model, task, teacher).to_dict()
+
+
+def _select(config: BenchConfig, method: Any, name: str, k: int, validation: list[tuple[Any, Any]],
+            teachers: dict[str, Any]) -> dict[str, Any]:
+    from rewardshare.rewardmodels.reuse import select_budget
+
+    def score(model: Any, task: Any) -> float:
+        epic = _epic(model, task, teachers[task.id])["epic"]
+        return 1.0 if epic is None else float(epic)  # a constant model has no EPIC: count it as the worst
+
+    kwargs: dict[str, Any] = {"seeds": tuple(config.selection_seeds)}
+    if config.adapt_steps is not None:
+        kwargs["steps"] = tuple(config.adapt_steps)
+    if config.adapt_lrs is not None:
+        kwargs["lrs"] = tuple(config.adapt_lrs)
+    if config.prior_weights is not None and name == "map_prior":
+        kwargs["prior_weights"] = tuple(config.prior_weights)
+    return select_budget(method, validation, int(k), score, **kwargs).to_dict()
+
+
+# -- units -----------------------------------------------------------------------------------------------------------
+def _run_source(config: BenchConfig, store: ResultStore) -> None:
+    t0 = time.perf_counter()
+    tasks = task_split(config)["source"]
+    data = collect_feedback(config, tasks, config.source_budget * len(tasks), stable_seed("source", config.pretrain_seed))
+    store.source_dir().mkdir(parents=True, exist_ok=True)
+    data.save(store.source_dir() / SOURCE_FILE)
+    store.write(store.source_path(), {"n_items": len(data), "tasks": [t.id for t in tasks], "kind": config.feedback,
+                                      "seconds": time.perf_counter() - t0})
+
+
+def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -> None:
+    from rewardshare.feedback import load_dataset
+    from rewardshare.rewardmodels.reuse import AdaptationBudget
+
+    name = params["method"]
+    split = task_split(config)
+    by_id = {t.id: t for t in split["eval"]}
+    obs_space, act_space = spaces_for(config, split["eval"][0])
+    t0 = time.perf_counter()
+    method = make_method(name, config, obs_space, act_space)
+    if name != "scratch":
+        source = objective(load_dataset(store.source_dir() / SOURCE_FILE))
+        method.pretrain(source, split["source"], seed=config.pretrain_seed)
+    pretrain_s = time.perf_counter() - t0
+
+    teachers = {t.id: _teacher(config, t) for t in list(split["validation"]) + list(split["eval"])}
+    pools: list[tuple[Any, Any]] | None = None
+    budgets: dict[int, Any] = {}
+    for k in config.ks:
+        path = store.adapt_path(name, k)
+        if store.done(path):
+            sel = store.read(path)["selection"]
+        else:
+            if pools is None:  # validation feedback: the same pools for every method (seeded by task only)
+                pools = [(t, objective(collect_feedback(config, t, config.validation_pool,
+                                                        stable_seed("validation", t.id, config.pretrain_seed))))
+                         for t in split["validation"]]
+            sel = _select(config, method, name, k, pools, teachers)
+            store.write(path, {"method": name, "k": k, "selection": sel,
+                               "validation_tasks": [t.id for t in split["validation"]]})
+        budgets[k] = AdaptationBudget.from_dict(sel["budget"])
+
+    for target in params["targets"]:
+        k, task_id, seed = int(target["k"]), target["task_id"], int(target["seed"])
+        path = store.target_path(name, k, task_id, seed)
+        if store.done(path):
+            continue
+        t1 = time.perf_counter()
+        task = by_id[task_id]
+        data = collect_feedback(config, task, k, stable_seed("target", task_id, k, seed))
+        start = method.start_model(task)
+        before = _epic(start, task, teachers[task_id])
+        model = method.adapt(objective(data), budgets[k], task)
+        after = _epic(model, task, teachers[task_id])
+        model.save(store.target_model_dir(name, k, task_id, seed),
+                   metadata={"method": name, "tasks": [task_id], "seed": seed,
+                             "feedback": {"kind": config.feedback, "n_items": k},
+                             "benchmark_config_hash": config.config_hash()})
+        store.write(path, {"method": name, "k": k, "task_id": task_id, "seed": seed, "epic": after["epic"],
+                           "epic_unadapted": before["epic"], "eval": after, "eval_unadapted": before,
+                           "budget": budgets[k].to_dict(), "seconds": time.perf_counter() - t1})
+    store.write(store.prep_path(name), {"method": name, "pretrain_seconds": pretrain_s,
+                                        "seconds": time.perf_counter() - t0,
+                                        "budgets": {str(k): b.to_dict() for k, b in budgets.items()}})
+
+
+def _run_agent(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -> None:
+    from rewardshare.agents import train_agent
+    from rewardshare.rewardmodels import load_model
+
+    algo, method, k, task_id, seed = params["algo"], params["method"], int(params["k"]), params["task_id"], int(
+        params["seed"])
+    task = next(t for t in task_split(config)["eval"] if t.id == task_id)
+    epic = None
+    if method in ("true", "teacher"):
+        reward: Any = method
+    else:
+        model_dir = store.target_model_dir(method, k, task_id, seed)
+        if not model_dir.exists():
+            raise FileNotFoundError(
+                f"{model_dir} is missing (the cache was deleted?): delete {store.prep_path(method)} and re-run to "
+                "recompute the adapted models"
+            )
+        obs_space, act_space = spaces_for(config, task)
+        reward = load_model(model_dir, observation_space=obs_space, action_space=act_space)
+        epic = store.read(store.target_path(method, k, task_id, seed))["epic"]
+    t0 = time.perf_counter()
+    curve = train_agent(
+        algo, task, reward=reward, total_timesteps=config.total_timesteps, seed=seed, n_envs=config.n_envs,
+        eval_every=config.eval_every, eval_episodes=config.eval_episodes, device="cpu",
+        env_kwargs={"obs_mode": config.obs_mode},
+    )
+    store.write(store.run_path(algo, method, k, task_id, seed), {
+        **params, "epic": epic, "wall_s": time.perf_counter() - t0,
+        "curve": {"timesteps": [int(t) for t in curve.timesteps], "success": [float(x) for x in curve.success_rate],
+                  "true_return": [float(x) for x in curve.true_return],
+                  "learned_return": [None if x != x else float(x) for x in curve.learned_return],
+                  "wall_time": [float(x) for x in curve.wall_time]},
+        "agent": {k_: v for k_, v in curve.metadata.items() if k_ in ("agent_config", "n_envs", "eval_seed", "versions")},
+    })
+
+
+def execute_unit(root: str, config: dict[str, Any], unit: dict[str, Any]) -> None:
+    """Run one unit of a sweep and write its result file(s) atomically (the runner's default executor).
+
+    Args:
+        root: The results directory.
+        config: The sweep's config as :meth:`BenchConfig.to_dict`.
+        unit: The unit as :meth:`Unit.to_dict` (``stage``, ``params``, ``output``).
+
+    Raises:
+        ValueError: On an unknown stage.
+    """
+    cfg = BenchConfig.from_dict(config)
+    store = ResultStore(Path(root), cfg)
+    stage = unit["stage"]
+    if stage == "source":
+        _run_source(cfg, store)
+    elif stage == "prep":
+        _run_prep(cfg, store, unit["params"])
+    elif stage == "run":
+        _run_agent(cfg, store, unit["params"])
+    else:
+        raise ValueError(f"unit stage={stage!r} is not allowed: use 'source', 'prep' or 'run'")
+
+
+__all__ = ["collect_feedback", "execute_unit", "make_method", "objective", "spaces_for"]
