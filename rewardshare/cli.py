@@ -344,7 +344,7 @@ def train_reward_cmd(
     store: str = typer.Option(None, "--store", help="Also put the model into the model store under this name."),
     store_root: str = typer.Option(None, "--store-root", help="Model store directory (default: $REWARDSHARE_STORE "
                                    "or the user cache dir)."),
-    tags: list[str] = typer.Option(None, "--tag", help="Store tag, repeatable."),
+    tags: list[str] = typer.Option(None, "--tag", help="Store tag, repeatable."),  # noqa: B008
     loss: str = typer.Option("auto", "--loss", help="auto | mse | bradley_terry | trex | maxent_irl (auto: labels -> "
                              "mse, preferences -> bradley_terry, demos -> maxent_irl)."),
     hidden: str = typer.Option("64,64", "--hidden", help="Hidden layer sizes, comma-separated ('' for linear)."),
@@ -417,10 +417,10 @@ def train_reward_cmd(
     command = f"rewardshare train-reward --data {data} --loss {loss} --seed {seed}"
     model.metadata.update(provenance(dataset, method="scratch", seed=seed, metrics=metrics, loss=result.loss,
                                      command=command, dataset=str(data)))
+    best = "-" if result.best_val_loss is None else f"{result.best_val_loss:.4g}"
     console.print(f"{result.loss}: {result.epochs} epochs, {result.steps} steps on {result.n_train} items "
-                  f"(val {result.n_val}), final train loss {result.final_train_loss:.4g}, "
-                  f"best val loss {result.best_val_loss if result.best_val_loss is None else f'{result.best_val_loss:.4g}'}"
-                  f", {time.perf_counter() - start:.1f}s")
+                  f"(val {result.n_val}), final train loss {result.final_train_loss:.4g}, best val loss {best}, "
+                  f"{time.perf_counter() - start:.1f}s")
     if out is not None:
         console.print(f"saved: {model.save(out)}")
     if store is not None:

@@ -227,7 +227,7 @@ class GridGoalVectorEnv(VectorEnv):
             seed: None, an int (sub-env ``i`` gets ``seed + i``), or a sequence of ``num_envs`` ints / Nones. With a
                 reset mask, only the reset sub-envs are seeded.
             options: May hold ``"reset_mask"`` (bool array ``(num_envs,)``) to reset only some sub-envs; any other
-                keys (``"goal"``, ``"start"``) are passed to every reset sub-env, as a single env's ``reset`` takes them.
+                keys (``"goal"``, ``"start"``) go to every reset sub-env, as a single env's ``reset`` takes them.
 
         Returns:
             Observations ``(num_envs, *obs_shape)`` and the vector infos (with a mask, only the reset sub-envs carry

@@ -126,14 +126,21 @@ class DiscreteFeaturizer(Featurizer):
         self.out_dim = self.n
         self.input_shape: tuple[int, ...] = ()
 
+    def _in_range(self, idx: torch.Tensor) -> bool:
+        lo, hi = torch.aminmax(idx)
+        return 0 <= int(lo) and int(hi) < self.n
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and x.shape[1] == 1:
             x = x[:, 0]
-        idx = x.long() - self.start
+        idx = x if x.dtype == torch.int64 else x.long()
+        if self.start:
+            idx = idx - self.start
         # The range check reads values, which torch.func.vmap cannot do (MAML vmaps the model over a meta-batch);
         # under a functorch transform the values were checked when the batch was built, so skip it there.
         checkable = not torch._C._functorch.is_functorch_wrapped_tensor(idx)
-        if checkable and idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.n):
+        # one reduction for both bounds (aminmax): this runs on every reward query
+        if checkable and idx.numel() and not self._in_range(idx):
             bad = (idx[(idx < 0) | (idx >= self.n)][0] + self.start).item()
             raise ValueError(
                 f"value {bad} is outside Discrete({self.n}, start={self.start}): allowed are "
@@ -173,7 +180,7 @@ class BoxFeaturizer(Featurizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], -1).to(self.scale.dtype)
-        return x * self.scale + self.offset if self.normalize else x
+        return torch.addcmul(self.offset, x, self.scale) if self.normalize else x
 
     def config(self) -> dict[str, Any]:
         return {"type": "box", "normalize": self.normalize}

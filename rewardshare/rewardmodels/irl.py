@@ -246,8 +246,8 @@ class MaxEntIRLObjective(Objective):
             data: Demonstrations (or a mapping with ``agent_pos``, ``action`` and optionally ``task_id``).
             env: A :class:`GridGoalEnv` with the observation mode the model reads; default rebuilt from
                 ``data.metadata["env_kwargs"]``.
-            tasks: ``GoalTask`` objects (or anything with ``.id`` and ``.goal``) giving each task id's goal; by default
-                the goal is read from the task id (``".../g<row>_<col>"``), or the env's goal if there is no task id.
+            tasks: ``GoalTask`` objects (or anything with ``.id`` and ``.goal``) giving each task id's goal; else the
+                data's ``metadata["tasks"]``, else the task id (``".../g<row>_<col>"``), else the env's goal.
             gamma: Discount in ``[0, 1)``.
             iterations: Soft value iteration backups (default: until ``gamma**k < 1e-4``).
 
@@ -270,6 +270,10 @@ class MaxEntIRLObjective(Objective):
         n = len(action)
         task_index, task_ids = _task_index(_field(data, "task_id", required=False), n)
         goals: dict[str, Cell] = {str(t.id): tuple(t.goal) for t in (tasks or [])}
+        meta = getattr(data, "metadata", None)
+        for record in meta.get("tasks", []) if isinstance(meta, dict) else []:
+            if isinstance(record, dict) and "id" in record and "goal" in record:
+                goals.setdefault(str(record["id"]), (int(record["goal"][0]), int(record["goal"][1])))
         mdps = []
         for tid in task_ids:
             if tid in goals:

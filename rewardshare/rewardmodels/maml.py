@@ -370,17 +370,20 @@ class MAML(nn.Module):
         self,
         targets: Sequence[Objective],
         steps: int | None = None,
-        lr_scale: float = 1.0,
+        lr_scale: float | Sequence[float] = 1.0,
         *,
         checkpoints: Sequence[int] = (),
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
     ) -> list[RewardModel]:
-        """:meth:`adapt` for several targets at once (batched, see :func:`~.reuse.finetune_many`)."""
+        """:meth:`adapt` for several targets at once (batched, see :func:`~.reuse.finetune_many`); ``lr_scale`` may
+        be one value per target."""
         steps = self.config.inner_steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps={steps!r} is not allowed: use an int >= 0")
-        if not isinstance(lr_scale, (int, float)) or not math.isfinite(lr_scale) or lr_scale <= 0:
-            raise ValueError(f"lr_scale={lr_scale!r} is not allowed: use a finite float > 0")
+        scales = [lr_scale] if isinstance(lr_scale, (int, float)) else list(lr_scale)
+        for v in scales:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"lr_scale={v!r} is not allowed: use a finite float > 0")
         if not isinstance(self.model, RewardModel):
             raise TypeError(f"adaptation needs a RewardModel; the meta-learned model is a {type(self.model).__name__}")
         rates = {n: (r.detach() if isinstance(r, Tensor) else r) for n, r in self.rates().items()}
@@ -389,7 +392,7 @@ class MAML(nn.Module):
             [self.model] * len(targets),
             targets,
             steps=int(steps),
-            lr=float(lr_scale),
+            lr=lr_scale if isinstance(lr_scale, (int, float)) else [float(v) for v in scales],
             params=tuple(self.inner_names),
             rates=rates,
             checkpoints=checkpoints,
@@ -491,7 +494,7 @@ class MAMLMethod(ReuseMethod):
         self,
         starts: list[RewardModel],
         targets: Sequence[Objective],
-        budget: AdaptationBudget,
+        budgets: list[AdaptationBudget],
         checkpoints: Iterable[int],
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
     ) -> list[RewardModel]:
@@ -499,7 +502,11 @@ class MAMLMethod(ReuseMethod):
         self._require_pretrained(self.maml is not None)
         assert self.maml is not None
         return self.maml.adapt_many(
-            targets, budget.steps, budget.lr, checkpoints=list(checkpoints), on_checkpoint=on_checkpoint
+            targets,
+            budgets[0].steps,
+            [b.lr for b in budgets],
+            checkpoints=list(checkpoints),
+            on_checkpoint=on_checkpoint,
         )
 
     def candidate_params(self) -> list[str | tuple[str, ...]]:

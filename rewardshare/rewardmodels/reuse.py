@@ -262,6 +262,8 @@ class AdaptationBudget:
 
 
 NO_ADAPTATION = AdaptationBudget(steps=0)
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
 
 
 def finetune_many(
@@ -269,7 +271,7 @@ def finetune_many(
     targets: Sequence[Objective],
     *,
     steps: int,
-    lr: float,
+    lr: float | Sequence[float],
     params: str | Sequence[str] = "all",
     penalty: Penalty | None = None,
     rates: Mapping[str, Tensor | float] | None = None,
@@ -284,7 +286,8 @@ def finetune_many(
     steps all runs together. Adam is elementwise, so Adam on the stacked weights is exactly per-run Adam; few-shot
     adaptation is dominated by per-step overhead, so batching many runs costs about as much as a few.
 
-    Updates: Adam with learning rate ``lr`` (default), or, with ``rates``, plain gradient steps
+    Updates: Adam (``torch.optim.Adam``'s defaults, written out so each run may have its own learning rate ``lr``),
+    or, with ``rates``, plain gradient steps
     ``theta <- theta - lr * rate (.) grad`` (MAML's inner loop; ``rate`` a float or a tensor of the parameter's
     shape).
 
@@ -292,7 +295,7 @@ def finetune_many(
         models: Start models with one architecture (left unchanged).
         targets: One target per model (any loss kind, one kind for all).
         steps: Gradient steps (``0`` returns clones of the start models).
-        lr: Adam learning rate, or the multiplier of ``rates``.
+        lr: Adam learning rate, or the multiplier of ``rates``; one for all runs or one per run.
         params: Parameters to train (see :func:`select_parameters`); the rest stay frozen.
         penalty: Extra loss term on the trained parameters, called with *stacked* tensors ``{name: (R, ...)}``; it
             must be a sum over runs (e.g. :meth:`GaussianPrior.penalty`) so each run gets its own gradient.
@@ -312,7 +315,11 @@ def finetune_many(
     for i, t in enumerate(targets):
         if len(t) == 0:
             raise ValueError(f"target {i} is empty: adaptation needs at least one item")
-    AdaptationBudget(steps, lr, params if isinstance(params, str) else tuple(params))  # validates
+    lrs = [float(lr)] * len(models) if isinstance(lr, (int, float)) else [float(v) for v in lr]
+    if len(lrs) != len(models):
+        raise ValueError(f"got {len(lrs)} learning rates for {len(models)} models: give one, or one per model")
+    for v in lrs:
+        AdaptationBudget(steps, v, params if isinstance(params, str) else tuple(params))  # validates
     base = models[0]
     config = base.config()
     if any(m.config() != config for m in models[1:]):
@@ -337,7 +344,9 @@ def finetune_many(
     vectorise = len(kinds) == 1 and len(sizes) == 1 and not any(o.shared for o in objectives)
     items = stack_items([o.items for o in objectives]) if vectorise else {}
     loss_fn = objectives[0].loss
-    optimizer = torch.optim.Adam(list(train.values()), lr=lr) if (train and steps and rates is None) else None
+    lr_t = torch.tensor(lrs, dtype=base.head.weight.dtype, device=device)
+    per_run = {n: lr_t.reshape(-1, *([1] * (p.dim() - 1))) for n, p in train.items()}  # broadcast over a weight
+    adam = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in train.items()} if rates is None else {}
 
     def run_losses() -> Tensor:
         if vectorise:
@@ -379,24 +388,27 @@ def finetune_many(
         if penalty is not None:
             total = total + penalty(train)
         if not torch.isfinite(total):
-            bad = (
-                int(torch.nonzero(~torch.isfinite(losses.detach())).flatten()[0])
-                if not torch.isfinite(losses).all()
-                else -1
-            )
+            finite = torch.isfinite(losses.detach())
+            bad = int(torch.nonzero(~finite).flatten()[0]) if not finite.all() else 0
             raise FloatingPointError(
-                f"adaptation loss became non-finite at step {step} (run {bad}, lr={lr}): lower lr or steps"
+                f"adaptation loss became non-finite at step {step} (run {bad}, lr={lrs[bad]}): lower lr or steps"
             )
-        if optimizer is not None:
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-        else:
-            grads = torch.autograd.grad(total, list(train.values()), allow_unused=True)
-            with torch.no_grad():
-                for (n, p), g in zip(train.items(), grads, strict=True):
-                    if g is not None:
-                        p.sub_(lr * rates[n] * g)  # type: ignore[index]
+        grads = torch.autograd.grad(total, list(train.values()), allow_unused=True)
+        with torch.no_grad():
+            for (n, p), g in zip(train.items(), grads, strict=True):
+                if g is None:  # the parameter does not reach the loss (e.g. a head replaced by overrides)
+                    continue
+                if rates is not None:
+                    p.sub_(per_run[n] * rates[n] * g)
+                    continue
+                # Adam, as torch.optim.Adam(betas=(0.9, 0.999), eps=1e-8) computes it, elementwise per run
+                m, v = adam[n]
+                m.mul_(ADAM_BETAS[0]).add_(g, alpha=1 - ADAM_BETAS[0])
+                v.mul_(ADAM_BETAS[1]).addcmul_(g, g, value=1 - ADAM_BETAS[1])
+                bias1 = 1 - ADAM_BETAS[0] ** (step + 1)
+                bias2 = 1 - ADAM_BETAS[1] ** (step + 1)
+                denom = (v.sqrt() / math.sqrt(bias2)).add_(ADAM_EPS)
+                p.sub_(per_run[n] / bias1 * m / denom)
     sync()
     return outs
 
@@ -496,7 +508,7 @@ class ReuseMethod(ABC):
     def adapt_many(
         self,
         targets: Sequence[Objective],
-        budget: AdaptationBudget = NO_ADAPTATION,
+        budget: AdaptationBudget | Sequence[AdaptationBudget] = NO_ADAPTATION,
         tasks: Sequence[Any] | None = None,
         *,
         checkpoints: Iterable[int] = (),
@@ -506,39 +518,49 @@ class ReuseMethod(ABC):
 
         Args:
             targets: Items of each run's task.
-            budget: The budget, shared by all runs.
+            budget: One budget for all runs, or one per run; per-run budgets may differ only in ``lr``.
             tasks: Each run's task (default ``None`` for all).
             checkpoints: Step counts at which ``on_checkpoint(step, models)`` sees the current models.
             on_checkpoint: See ``checkpoints``.
 
         Returns:
             One adapted model per target.
+
+        Raises:
+            ValueError: On mismatched lengths, or per-run budgets that differ in more than ``lr``.
         """
         tasks = [None] * len(targets) if tasks is None else list(tasks)
-        if len(tasks) != len(targets):
-            raise ValueError(f"got {len(targets)} targets and {len(tasks)} tasks: give one task per target")
+        budgets = [budget] * len(targets) if isinstance(budget, AdaptationBudget) else list(budget)
+        if not (len(tasks) == len(budgets) == len(targets)):
+            raise ValueError(
+                f"got {len(targets)} targets, {len(tasks)} tasks and {len(budgets)} budgets: give one per target"
+            )
+        shared = {(b.steps, b.params, b.prior_weight) for b in budgets}
+        if len(shared) > 1:
+            raise ValueError(f"per-run budgets may differ only in lr; got (steps, params, prior_weight) {shared}")
         starts = [self.start_model(t) for t in tasks]
-        models = self._run(starts, targets, budget, checkpoints, on_checkpoint)
-        for m, t in zip(models, targets, strict=True):
+        models = self._run(starts, targets, budgets, checkpoints, on_checkpoint)
+        for m, t, b in zip(models, targets, budgets, strict=True):
             self._finish(m)
-            self._stamp(m, budget, len(t))
+            self._stamp(m, b, len(t))
         return models
 
     def _run(
         self,
         starts: list[RewardModel],
         targets: Sequence[Objective],
-        budget: AdaptationBudget,
+        budgets: list[AdaptationBudget],
         checkpoints: Iterable[int],
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
     ) -> list[RewardModel]:
+        b = budgets[0]
         return finetune_many(
             starts,
             targets,
-            steps=budget.steps,
-            lr=budget.lr,
-            params=budget.params,
-            penalty=self.penalty(budget),
+            steps=b.steps,
+            lr=[x.lr for x in budgets],
+            params=b.params,
+            penalty=self.penalty(b),
             checkpoints=checkpoints,
             on_checkpoint=on_checkpoint,
         )
@@ -681,7 +703,7 @@ def select_budget(
     Args:
         method: A pretrained reuse method.
         validation: ``(task, pool)`` pairs: the task (as :meth:`ReuseMethod.start_model` takes it) and an Objective
-            with at least ``k`` of its items.
+            with at least ``k`` of its items (or, with a custom ``draw``, whatever ``draw`` reads).
         k: Target items per adaptation (the few-shot budget being tuned for).
         score: ``score(model, task) -> float``, lower is better (e.g. EPIC distance to the task's teacher).
         steps: Step counts to try (``0`` is added if missing); default ``method.candidate_steps()``.
@@ -689,7 +711,8 @@ def select_budget(
         params: Parameter choices; default ``method.candidate_params()``.
         prior_weights: Prior strengths to try; default ``method.candidate_prior_weights()``.
         seeds: Draws of the ``k`` items per task.
-        draw: ``draw(pool, k, seed) -> Objective``; default ``k`` distinct random items.
+        draw: ``draw(pool, k, seed) -> Objective``; default ``k`` distinct random items of the pool. A custom draw
+            can collect fresh feedback, e.g. ``k`` labels along demonstrations.
 
     Returns:
         A :class:`BudgetSelection`.
@@ -701,9 +724,10 @@ def select_budget(
         raise ValueError("validation is empty: pass (task, pool) pairs from the train split")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k={k!r} is not allowed: use an int >= 1")
-    for _, pool in validation:
-        if len(pool) < k:
-            raise ValueError(f"a validation pool has {len(pool)} items: need at least k={k}")
+    if draw is None:
+        for _, pool in validation:
+            if len(pool) < k:
+                raise ValueError(f"a validation pool has {len(pool)} items: need at least k={k}")
     draw = draw or _draw_k
     start = time.perf_counter()
     steps = method.candidate_steps() if steps is None else steps
@@ -712,29 +736,29 @@ def select_budget(
     step_list = sorted({0, *(int(s) for s in steps)})
     max_steps = step_list[-1]
     params = list(params) if params is not None else method.candidate_params()
-    configs = [(lr, p, w) for lr in lrs for p in params for w in prior_weights]
     # results[(steps, lr, params, w)] -> list of scores
     results: dict[tuple[int, float, Any, float], list[float]] = {}
     runs = [(task, draw(pool, int(k), int(seed))) for task, pool in validation for seed in seeds]
     run_tasks = [task for task, _ in runs]
     zero_scores = [float(score(method.start_model(task), task)) for task in run_tasks]
     checks = [s for s in step_list if s > 0]
-    for lr, p, w in configs:
-        if max_steps == 0:
-            break
+    lrs = [float(v) for v in lrs]
+    for p in params:
+        for w in prior_weights:
+            if max_steps == 0:
+                break
+            # every learning rate in one batched call: runs are (lr, task, seed), lr-major
+            budgets = [AdaptationBudget(max_steps, lr, p, w) for lr in lrs for _ in runs]
 
-        def record(step: int, models: list[RewardModel], lr: float = lr, p: Any = p, w: float = w) -> None:
-            if step > 0:
-                vals = [float(score(m, t)) for m, t in zip(models, run_tasks, strict=True)]
-                results.setdefault((step, lr, p, w), []).extend(vals)
+            def record(step: int, models: list[RewardModel], p: Any = p, w: float = w) -> None:
+                if step > 0:
+                    for i, m in enumerate(models):
+                        lr = lrs[i // len(runs)]
+                        results.setdefault((step, lr, p, w), []).append(float(score(m, run_tasks[i % len(runs)])))
 
-        method.adapt_many(
-            [t for _, t in runs],
-            AdaptationBudget(max_steps, lr, p, w),
-            run_tasks,
-            checkpoints=checks,
-            on_checkpoint=record,
-        )
+            method.adapt_many(
+                [t for _, t in runs] * len(lrs), budgets, run_tasks * len(lrs), checkpoints=checks, on_checkpoint=record
+            )
     no_adapt = float(np.mean(zero_scores))
     table = [{"budget": NO_ADAPTATION.to_dict(), "score": no_adapt, "scores": zero_scores}]
     best, best_score = NO_ADAPTATION, no_adapt

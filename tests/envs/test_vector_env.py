@@ -228,6 +228,13 @@ def test_vector_step_accepts_other_int_dtypes() -> None:
     np.testing.assert_array_equal(vec.agent_positions, [[0, 3], [3, 1], [0, 3]])
 
 
+def test_goals_per_env_may_include_the_default_goal_cell_and_avoid_the_start() -> None:
+    vec = GridGoalVectorEnv(2, goals_per_env=[(0, 1), (1, 0)], size=2, start=(1, 1))
+    _, info = vec.reset(seed=0)
+    np.testing.assert_array_equal(info["goal"], [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(info["agent_pos"], [[1, 1], [1, 1]])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -240,13 +247,6 @@ def test_vector_step_accepts_other_int_dtypes() -> None:
         ({"num_envs": 2, "obs_mode": "rgb"}, r"obs_mode='rgb' is not allowed"),
     ],
 )
-def test_goals_per_env_may_include_the_default_goal_cell_and_avoid_the_start() -> None:
-    vec = GridGoalVectorEnv(2, goals_per_env=[(0, 1), (1, 0)], size=2, start=(1, 1))
-    _, info = vec.reset(seed=0)
-    np.testing.assert_array_equal(info["goal"], [[0, 1], [1, 0]])
-    np.testing.assert_array_equal(info["agent_pos"], [[1, 1], [1, 1]])
-
-
 def test_vector_env_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         GridGoalVectorEnv(**kwargs)

@@ -47,7 +47,9 @@ def _meta_grads(maml, support, query, objective, backend):
     [(False, False, None), (True, False, None), (False, True, None), (True, True, None), (False, False, ("head",))],
 )
 def test_backends_give_the_same_meta_gradient(spaces_, labels, first_order, meta_sgd, inner_params):
-    cfg = MAMLConfig(inner_steps=3, inner_lr=0.05, first_order=first_order, meta_sgd=meta_sgd, inner_params=inner_params)
+    cfg = MAMLConfig(
+        inner_steps=3, inner_lr=0.05, first_order=first_order, meta_sgd=meta_sgd, inner_params=inner_params
+    )
     maml = MAML(_model(spaces_), cfg)
     support, query = _meta_batch(labels)
     loss_f, g_func = _meta_grads(maml, support, query, labels, "func")
@@ -81,8 +83,11 @@ def test_backends_agree_on_preferences(spaces_):
     prefs = make_loss("bradley_terry", collect_preferences(list(FAMILY.train[:4]), 80, segment_length=4, seed=0))
     maml = MAML(_model(spaces_), MAMLConfig(inner_steps=2, inner_lr=0.05))
     support, query = _meta_batch(prefs, n_tasks=3, support=5, query=8)
-    for a, b in zip(_meta_grads(maml, support, query, prefs, "func")[1],
-                    _meta_grads(maml, support, query, prefs, "higher")[1], strict=True):
+    for a, b in zip(
+        _meta_grads(maml, support, query, prefs, "func")[1],
+        _meta_grads(maml, support, query, prefs, "higher")[1],
+        strict=True,
+    ):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
@@ -103,9 +108,12 @@ def test_backends_agree_on_maxent_irl(spaces_):
 def test_sampler_draws_disjoint_support_and_query_from_one_task():
     # items labelled by their own index, so a label identifies an item
     n_tasks, per_task = 6, 40
-    data = {"obs": np.zeros((n_tasks * per_task, 2), np.float32), "action": np.zeros(n_tasks * per_task, np.int64),
-            "label": np.arange(n_tasks * per_task, dtype=np.float32),
-            "task_id": np.repeat([f"t{i}" for i in range(n_tasks)], per_task)}
+    data = {
+        "obs": np.zeros((n_tasks * per_task, 2), np.float32),
+        "action": np.zeros(n_tasks * per_task, np.int64),
+        "label": np.arange(n_tasks * per_task, dtype=np.float32),
+        "task_id": np.repeat([f"t{i}" for i in range(n_tasks)], per_task),
+    }
     objective = make_loss("mse", data)
     support, query = MetaBatchSampler(split_by_task(objective), 5, 10, 20, seed=3).sample()
     assert support["label"].shape == (5, 10) and query["label"].shape == (5, 20)
@@ -124,8 +132,12 @@ def test_sampler_refuses_tasks_with_too_few_items(labels):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"inner_steps": -1}, "inner_steps=-1"), ({"meta_batch_size": 0}, "meta_batch_size=0"),
-     ({"inner_lr": float("nan")}, "inner_lr=nan"), ({"backend": "jax"}, "backend='jax'")],
+    [
+        ({"inner_steps": -1}, "inner_steps=-1"),
+        ({"meta_batch_size": 0}, "meta_batch_size=0"),
+        ({"inner_lr": float("nan")}, "inner_lr=nan"),
+        ({"backend": "jax"}, "backend='jax'"),
+    ],
 )
 def test_config_is_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -168,8 +180,16 @@ def _loss(objective, model) -> float:
 
 def test_meta_training_lowers_the_held_out_query_loss(spaces_, labels):
     # a known answer: the teacher's dense reward on held-out goals; 8 support labels, loss over all 100 labels
-    cfg = MAMLConfig(inner_steps=3, inner_lr=0.1, meta_sgd=True, meta_batch_size=4, support_size=8, query_size=16,
-                     outer_lr=3e-3, iterations=60)
+    cfg = MAMLConfig(
+        inner_steps=3,
+        inner_lr=0.1,
+        meta_sgd=True,
+        meta_batch_size=4,
+        support_size=8,
+        query_size=16,
+        outer_lr=3e-3,
+        iterations=60,
+    )
     method = MAMLMethod(*spaces_, cfg, hidden_sizes=(32, 32)).pretrain(labels)
     assert method.name == "meta_sgd" and len(method.history) == 60
     untrained = RewardModel(*spaces_, hidden_sizes=(32, 32), seed=0)

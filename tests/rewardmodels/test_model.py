@@ -68,7 +68,7 @@ def test_action_is_one_hot_not_a_scalar():
     np.testing.assert_array_equal(feats[:, 2:].numpy(), np.eye(4))
     # coords 0..7 are rescaled to [-1, 1]
     high = model.features(torch.full((1, 2), 7.0), torch.zeros(1, dtype=torch.int64))
-    np.testing.assert_allclose(high[0, :2].numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(high[0, :2].numpy(), [1.0, 1.0], rtol=1e-6)
 
 
 def test_shape_and_value_errors_name_expected_and_actual():

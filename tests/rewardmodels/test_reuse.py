@@ -18,6 +18,7 @@ from rewardshare.rewardmodels.reuse import (
     AdaptationBudget,
     Scratch,
     finetune,
+    finetune_many,
     per_task_losses,
     select_budget,
     select_parameters,
@@ -58,9 +59,12 @@ def _constant_tasks(values: dict[str, float], n: int = 40) -> object:
     rng = np.random.default_rng(0)
     obs = rng.integers(0, 5, size=(n, 2)).astype(np.float32)
     action = rng.integers(0, 4, size=n)
-    data = {"obs": np.concatenate([obs] * len(values)), "action": np.concatenate([action] * len(values)),
-            "label": np.repeat(np.array(list(values.values()), np.float32), n),
-            "task_id": np.repeat(list(values), n)}
+    data = {
+        "obs": np.concatenate([obs] * len(values)),
+        "action": np.concatenate([action] * len(values)),
+        "label": np.repeat(np.array(list(values.values()), np.float32), n),
+        "task_id": np.repeat(list(values), n),
+    }
     return make_loss("mse", data)
 
 
@@ -70,7 +74,12 @@ def test_freeze_options_map_to_parameter_names(spaces_):
     assert trainable_for_freeze(model, "none") == "all"
     assert trainable_for_freeze(model, "trunk") == trainable_for_freeze(model, "all_but_last_layer") == ("head",)
     assert trainable_for_freeze(model, "first_layer") == ("trunk.2", "head")
-    assert select_parameters(model, ("trunk.2", "head")) == ["trunk.2.weight", "trunk.2.bias", "head.weight", "head.bias"]
+    assert select_parameters(model, ("trunk.2", "head")) == [
+        "trunk.2.weight",
+        "trunk.2.bias",
+        "head.weight",
+        "head.bias",
+    ]
     with pytest.raises(ValueError, match="freeze='everything' is not allowed"):
         trainable_for_freeze(model, "everything")
     with pytest.raises(ValueError, match="'neck' matches no parameter"):
@@ -79,8 +88,12 @@ def test_freeze_options_map_to_parameter_names(spaces_):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"steps": -1}, "steps=-1"), ({"lr": 0.0}, "lr=0.0"), ({"prior_weight": -1.0}, "prior_weight=-1.0"),
-     ({"steps": 1.5}, "steps=1.5")],
+    [
+        ({"steps": -1}, "steps=-1"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"prior_weight": -1.0}, "prior_weight=-1.0"),
+        ({"steps": 1.5}, "steps=1.5"),
+    ],
 )
 def test_budget_is_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -96,8 +109,15 @@ def test_finetune_trains_only_the_chosen_parameters_and_reports_checkpoints(spac
     _, pool = pools[0]
     model = RewardModel(*spaces_, **SMALL, seed=1)
     seen = []
-    out = finetune(model, pool, steps=20, lr=1e-2, params=("head",), checkpoints=[0, 10, 20],
-                   on_checkpoint=lambda step, m: seen.append((step, _loss(pool, m))))
+    out = finetune(
+        model,
+        pool,
+        steps=20,
+        lr=1e-2,
+        params=("head",),
+        checkpoints=[0, 10, 20],
+        on_checkpoint=lambda step, m: seen.append((step, _loss(pool, m))),
+    )
     assert [s for s, _ in seen] == [0, 10, 20]
     assert seen[0][1] == pytest.approx(_loss(pool, model)) and seen[-1][1] == pytest.approx(_loss(pool, out))
     assert _loss(pool, out) < _loss(pool, model)
@@ -162,8 +182,19 @@ def test_goal_descriptor_is_normalised():
 # ---------------------------------------------------------------------------------------------------- every method
 def _methods(spaces_):
     quick = {"steps": 300, "lr": 3e-3, **SMALL}
-    maml = MAMLMethod(*spaces_, MAMLConfig(inner_steps=3, meta_sgd=True, meta_batch_size=4, support_size=16,
-                                           query_size=16, outer_lr=3e-3, iterations=60), **SMALL)
+    maml = MAMLMethod(
+        *spaces_,
+        MAMLConfig(
+            inner_steps=3,
+            meta_sgd=True,
+            meta_batch_size=4,
+            support_size=16,
+            query_size=16,
+            outer_lr=3e-3,
+            iterations=60,
+        ),
+        **SMALL,
+    )
     return {
         "scratch": Scratch(*spaces_, **SMALL),
         "transfer": Transfer(*spaces_, **quick),
@@ -231,15 +262,18 @@ def test_a_new_task_gets_a_new_embedding_and_a_frozen_context_after_adaptation(p
         assert torch.equal(a, before[n]), n  # only the embedding moved
 
 
-@pytest.mark.parametrize("name", ["transfer", "multitask_embedding", "shared_trunk_heads", "goal_conditioned",
-                                  "meta_sgd", "map_prior"])
+@pytest.mark.parametrize(
+    "name", ["transfer", "multitask_embedding", "shared_trunk_heads", "goal_conditioned", "meta_sgd", "map_prior"]
+)
 def test_adapted_models_round_trip_through_save_and_load(pretrained, pools, tmp_path, name):
     task, pool = pools[1]
     model = pretrained[name].adapt(pool.subset(np.arange(8)), BUDGETS[name], task)
     model.save(tmp_path / name)
     loaded = load_model(tmp_path / name)
     batch = pool.batch()
-    torch.testing.assert_close(loaded.predict(batch["obs"], batch["action"]), model.predict(batch["obs"], batch["action"]))
+    torch.testing.assert_close(
+        loaded.predict(batch["obs"], batch["action"]), model.predict(batch["obs"], batch["action"])
+    )
     assert loaded.metadata["reuse"] == model.metadata["reuse"]
     if model.context_dim:
         torch.testing.assert_close(loaded.context, model.context)
@@ -255,14 +289,19 @@ def other_targets(spaces_):
 
 
 @pytest.mark.parametrize("kind", ["bradley_terry", "maxent_irl"])
-@pytest.mark.parametrize("name", ["scratch", "transfer", "multitask_embedding", "shared_trunk_heads",
-                                  "goal_conditioned", "meta_sgd", "map_prior"])
+@pytest.mark.parametrize(
+    "name",
+    ["scratch", "transfer", "multitask_embedding", "shared_trunk_heads", "goal_conditioned", "meta_sgd", "map_prior"],
+)
 def test_every_method_adapts_with_preferences_and_maxent_irl(pretrained, other_targets, kind, name):
     task, targets = other_targets
     target = targets[kind]
     method = pretrained[name]
-    budget = AdaptationBudget(3, 0.5) if name == "meta_sgd" else AdaptationBudget(15, 1e-2, BUDGETS[name].params,
-                                                                                   BUDGETS[name].prior_weight)
+    budget = (
+        AdaptationBudget(3, 0.5)
+        if name == "meta_sgd"
+        else AdaptationBudget(15, 1e-2, BUDGETS[name].params, BUDGETS[name].prior_weight)
+    )
     adapted = method.adapt(target, budget, task)
     assert _loss(target, adapted) < _loss(target, method.start_model(task))
 
@@ -330,3 +369,38 @@ def test_fitted_prior_has_unit_mean_precision_and_a_strong_prior_holds_the_weigh
 def test_methods_refuse_to_adapt_before_pretraining(spaces_, pools):
     with pytest.raises(RuntimeError, match="TaskEmbedding is not pretrained"):
         TaskEmbedding(*spaces_).start_model()
+
+
+# ---------------------------------------------------------------------------------------------------- batching
+@pytest.mark.parametrize("use_rates", [False, True])
+def test_batched_adaptation_equals_separate_runs(spaces_, pools, use_rates):
+    models = [RewardModel(*spaces_, **SMALL, seed=s) for s in range(3)]
+    targets = [pool.subset(np.arange(i, 100, 7)) for i, (_, pool) in enumerate(pools[:3])]
+    rates = {n: 0.05 for n in ("head.weight", "head.bias")} if use_rates else None
+    params = ("head",) if use_rates else "all"
+    together = finetune_many(models, targets, steps=15, lr=1e-2, params=params, rates=rates)
+    for model, target, batched in zip(models, targets, together, strict=True):
+        alone = finetune_many([model], [target], steps=15, lr=1e-2, params=params, rates=rates)[0]
+        for (n, a), (_, b) in zip(alone.named_parameters(), batched.named_parameters(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=n)
+    if use_rates:  # a plain gradient step is exactly theta - lr * rate * grad
+        model, target = models[0], targets[0]
+        one = finetune_many([model], [target], steps=1, lr=2.0, params=params, rates=rates)[0]
+        loss = target(model)
+        g = torch.autograd.grad(loss, [model.head.weight])[0]
+        torch.testing.assert_close(one.head.weight, model.head.weight - 2.0 * 0.05 * g)
+
+
+def test_batched_adaptation_loops_over_targets_it_cannot_stack(spaces_, pools, other_targets):
+    model = RewardModel(*spaces_, **SMALL, seed=0)
+    _, targets = other_targets
+    uneven = [pools[0][1].subset(np.arange(5)), pools[1][1].subset(np.arange(9))]
+    for runs in (uneven, [targets["maxent_irl"], targets["maxent_irl"]]):
+        together = finetune_many([model, model], runs, steps=5, lr=1e-2)
+        for target, batched in zip(runs, together, strict=True):
+            alone = finetune(model, target, steps=5, lr=1e-2)
+            torch.testing.assert_close(alone.head.weight, batched.head.weight, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="give one target per model"):
+        finetune_many([model], uneven, steps=1, lr=1e-2)
+    with pytest.raises(ValueError, match="different architectures"):
+        finetune_many([model, RewardModel(*spaces_, hidden_sizes=(4,))], uneven, steps=1, lr=1e-2)
