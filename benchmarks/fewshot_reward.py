@@ -127,6 +127,8 @@ class Config:
     """Adam steps per source task when estimating the MAP prior's precision."""
     max_prior_tasks: int = 24
     """Source tasks used for the precision."""
+    select_steps: tuple[int, ...] = ()
+    """Step counts tried by budget selection for every method; empty: each method's own candidates."""
     n_boot: int = 2000
     """Bootstrap resamples of each confidence interval."""
     timing_repeats: int = 15
@@ -205,7 +207,8 @@ class Scorer:
 
 
 def no_bonus_reference(task: GoalTask, scorer: Scorer) -> float:
-    """EPIC of the teacher *without* its goal bonus against the full teacher: a model must locate the goal to beat it."""
+    """EPIC of the teacher *without* its goal bonus against the full teacher (a model must locate the goal to beat
+    it)."""
     teacher = Teacher(task)
     goal = np.asarray(task.goal)
 
@@ -417,6 +420,7 @@ def run_family(cfg: Config, spec: str) -> dict[str, Any]:
                     k,
                     lambda model, task: scorers[task.id](model)[0],
                     seeds=[val_seed + s for s in range(cfg.validation_seeds)],
+                    steps=list(cfg.select_steps) or None,
                     draw=lambda task, kk, seed, cov=coverage: draw(task, cov, kk, seed),
                 )
                 runs = [(t, s) for t in held for s in range(cfg.seeds)]

@@ -135,6 +135,9 @@ class Teacher:
       reaches the goal (so that one is ``+6``); ``0`` for every transition out of the goal (the goal is absorbing)
       and for cells that cannot reach the goal. On a grid every unblocked move changes ``d`` by exactly one, so
       these cases are exhaustive.
+    - The teacher judges the *action*: ``s'`` is taken as the move's real outcome ``T(s, a)``, so both kinds are
+      state-action rewards and a triple ``(s, a, s')`` that the dynamics cannot produce (EPIC evaluates those) gets
+      the reward of ``(s, a, T(s, a))``.
     - ``reward="sparse"`` — the env's own reward: ``goal_reward`` on the transition that reaches the goal, minus
       ``step_cost`` on every transition; ``0`` out of the goal.
 
@@ -269,7 +272,11 @@ class Teacher:
             )
         if a.size and (not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= N_ACTIONS):
             raise ValueError(f"action holds values outside 0..{N_ACTIONS - 1} (dtype {a.dtype}): use int actions")
-        return s, s2
+        # The teacher judges the action: on these deterministic grids (s, a) fixes s', so the judgement is that of
+        # the move's actual outcome T(s, a). The given s' only matters through it; an impossible triple (used by
+        # EPIC's canonicalization) gets the reward of (s, a). A state-action model can then match the teacher
+        # exactly, which EPIC with independent S' would otherwise forbid.
+        return s, self.next_table[s, a]
 
     def _reward_flat(self, s: np.ndarray, s2: np.ndarray) -> np.ndarray:
         dist = self._dist.reshape(-1)
@@ -288,8 +295,9 @@ class Teacher:
 
         Args:
             pos: int ``(..., 2)`` cells before the move (``(N, 2)`` usually; ``(N, L, 2)`` for segments).
-            action: int ``(...)`` actions (checked to lie in 0..3; the label depends on ``pos`` and ``next_pos``).
-            next_pos: int ``(..., 2)`` cells after the move.
+            action: int ``(...)`` actions (checked to lie in 0..3).
+            next_pos: int ``(..., 2)`` cells after the move. The teacher judges the action, so the reward is that of
+                ``(pos, action, T(pos, action))`` whatever ``next_pos`` is (they agree on every real transition).
 
         Returns:
             float32 array of shape ``(...)`` (``(N,)`` for ``(N, 2)`` cells).

@@ -23,6 +23,10 @@ from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, build_table,
 from rewardshare.wrappers.transform import RewardTransform
 
 
+#: Up to this many sub-envs, table lookups run row by row in Python (a few numpy calls cost more than 8 dict lookups).
+SMALL_BATCH = 32
+
+
 class _BatchReward:
     """The shared core: the source, the optional table and the transform, applied to a batch."""
 
@@ -33,7 +37,13 @@ class _BatchReward:
         self.table_misses = 0
 
     def state_index(self, obs: np.ndarray) -> np.ndarray | None:
-        return None if self.table is None else self.table.states.index(obs)
+        """Table state indices of a batch of observations (``-1``: unknown), or ``None`` without a table."""
+        if self.table is None:
+            return None
+        states = self.table.states
+        if len(obs) <= SMALL_BATCH and states.discrete_start is None:
+            return np.array([states.index_one(o) for o in obs], dtype=np.int64)
+        return states.index(obs)
 
     def raw(self, obs, action, next_obs, done, env_reward, pos, next_pos, s, s2) -> np.ndarray:
         """Raw rewards ``(B,)`` float64; ``s``/``s2`` are table state indices (or ``None`` without a table)."""
@@ -41,13 +51,23 @@ class _BatchReward:
             return np.asarray(env_reward, dtype=np.float64)
         if self.table is None:
             return self.source(obs, action, next_obs, done, env_reward, pos, next_pos)
-        vals, hit = self.table.lookup(s, action, s2, done)
+        action = np.asarray(action)
+        if len(s) <= SMALL_BATCH:
+            look = self.table.lookup_one
+            vals = [
+                look(si, ai, s2i, di)
+                for si, ai, s2i, di in zip(s.tolist(), action.reshape(-1).tolist(), s2.tolist(), done.tolist())
+            ]
+            hit = np.array([v is not None for v in vals])
+            vals = np.array([0.0 if v is None else v for v in vals], dtype=np.float64)
+        else:
+            vals, hit = self.table.lookup(s, action, s2, done)
         if not hit.all():
             miss = ~hit
             self.table_misses += int(miss.sum())
             vals = vals.copy()
             vals[miss] = self.source(
-                obs[miss], np.asarray(action)[miss], next_obs[miss], done[miss], env_reward[miss],
+                obs[miss], action[miss], next_obs[miss], done[miss], env_reward[miss],
                 None if pos is None else pos[miss], None if next_pos is None else next_pos[miss],
             )
         return vals
@@ -216,9 +236,10 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
             next_obs = np.array(obs, copy=True)
             for i in done_idx:
                 next_obs[i] = infos[i]["terminal_observation"]
-        terminated = np.array(
-            [bool(d) and not infos[i].get("TimeLimit.truncated", False) for i, d in enumerate(dones)], dtype=bool
-        )
+        terminated = np.array(dones, dtype=bool)
+        for i in done_idx:
+            if infos[i].get("TimeLimit.truncated", False):
+                terminated[i] = False
         core = self.core
         next_pos = None
         if core.source.uses_positions:
@@ -232,9 +253,9 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
         self._true_ret += env_rew
         self._learned_ret += rew
         self._len += 1
-        for i, info in enumerate(infos):
-            info["true_reward"] = float(env_rew[i])
-            info["learned_reward"] = float(raw[i])
+        for info, tr, lr in zip(infos, env_rew.tolist(), raw.tolist(), strict=True):
+            info["true_reward"] = tr
+            info["learned_reward"] = lr
         for i in done_idx:
             info = infos[i]
             info["episode_true_return"] = float(self._true_ret[i])

@@ -53,14 +53,16 @@ def test_epic_scale_sign_and_self():
 
 
 def test_epic_reference_points_match_the_prototype():
-    """Without the goal bonus the teacher sits at EPIC ~0.23; a perfect reward blind to s' at ~0.2 (a floor for
-    models with use_next_obs=False, since S' is drawn independently of s and a)."""
+    """Without the goal bonus the teacher sits at EPIC ~0.2; the teacher judges actions (a state-action reward),
+    so a perfect reward blind to s' is exact (EPIC 0) even though S' is drawn independently of s and a."""
     mdp, full = _teacher_tensor(FOUR_ROOMS)
-    s, _, s2 = np.meshgrid(np.arange(mdp.n_states), np.arange(4), np.arange(mdp.n_states), indexing="ij")
-    no_bonus = full - 5.0 * ((s2 == mdp.goal_state) & (s != mdp.goal_state))
-    assert 0.2 < epic_from_tensors(full, no_bonus, mdp) < 0.26
-    blind = np.repeat(transition_rewards(full, mdp)[:, :, None], mdp.n_states, axis=2)
-    assert 0.15 < epic_from_tensors(full, blind, mdp) < 0.25
+    n = mdp.n_states
+    into_goal = (mdp.next_state == mdp.goal_state) & (np.arange(n)[:, None] != mdp.goal_state)
+    no_bonus = full - 5.0 * into_goal[:, :, None]
+    assert 0.18 < epic_from_tensors(full, no_bonus, mdp) < 0.26
+    blind = np.repeat(transition_rewards(full, mdp)[:, :, None], n, axis=2)
+    assert np.array_equal(blind, full)
+    assert epic_from_tensors(full, blind, mdp) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_evaluate_a_model_that_copies_the_teacher():
