@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record = {
         "format_version": FORMAT_VERSION,
         "benchmark": "env_speed",
-        "command": "python benchmarks/env_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python benchmarks/env_speed.py", *(sys.argv[1:] if argv is None else argv)]),
         "config": asdict(cfg),
         "machine": info,
         "targets": TARGETS,

@@ -168,6 +168,8 @@ QUICK = {
     "max_prior_tasks": 3,
     "n_boot": 100,
     "timing_repeats": 2,
+    "select_steps": (0, 5),
+    "methods": ("scratch", "transfer", "goal_conditioned", "meta_sgd", "map_prior"),
 }
 
 

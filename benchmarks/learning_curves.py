@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--profile", default="quick", help="smoke | quick | full (default quick)")
     p.add_argument("--smoke", "--quick-test", action="store_true", help="the seconds-long smoke profile")
     p.add_argument("--out", default=None, help="results dir (default benchmarks/results/learning_curves/<profile>)")
-    p.add_argument("--json", default=None, help="summary JSON (default benchmarks/results/learning_curves_<profile>.json)")
+    p.add_argument("--json", default=None,
+                   help="summary JSON (default benchmarks/results/learning_curves_<profile>.json)")
     p.add_argument("--backend", default="local", help="local | ray")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPU count)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,9 +73,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if rows:
         cols = list(rows[0])
         widths = [max(len(c), *(len(r[c]) for r in rows)) for c in cols]
-        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
         for r in rows:
-            print("  ".join(r[c].ljust(w) for c, w in zip(cols, widths)))
+            print("  ".join(r[c].ljust(w) for c, w in zip(cols, widths, strict=True)))
     summary = {
         "benchmark": "learning_curves", "profile": profile, "config_hash": config.config_hash(),
         "config": config.to_dict(), "command": " ".join([Path(sys.executable).name, *sys.argv]),

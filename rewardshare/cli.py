@@ -185,7 +185,7 @@ def bench(
     backend: str = typer.Option("local", "--backend", help="local (processes on this machine) | ray (a Ray cluster "
                                 "at RAY_ADDRESS, else a local Ray instance; needs the 'ray' extra)."),
     workers: int = typer.Option(None, "--workers", help="Parallel workers (default: the CPU count)."),
-    overrides: list[str] = typer.Option(None, "--set", help="Override a config field, FIELD=VALUE (JSON value), "
+    overrides: list[str] = typer.Option(None, "--set", help="Override a config field, FIELD=VALUE (JSON value), "  # noqa: B008
                                         "repeatable; changes the config hash, so use a fresh --out."),
     report_only: bool = typer.Option(False, "--report-only", help="Only (re)write the report of --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar with ETA."),
@@ -268,7 +268,7 @@ def train_agent_cmd(
     scale: float = typer.Option(1.0, "--scale", help="Multiply the learned reward."),
     clip: float = typer.Option(None, "--clip", help="Clip the reward to [-clip, clip]."),
     add_env_reward: bool = typer.Option(False, "--add-env-reward", help="Add the env's reward to the learned one."),
-    overrides: list[str] = typer.Option(None, "--set", help="Agent hyperparameter FIELD=VALUE (JSON value), "
+    overrides: list[str] = typer.Option(None, "--set", help="Agent hyperparameter FIELD=VALUE (JSON value), "  # noqa: B008
                                         "repeatable, e.g. --set learning_rate=0.0005."),
     out: str = typer.Option(None, "--out", help="Write the learning curve here (.json or .csv)."),
     device: str = typer.Option("auto", "--device", help="Torch device of the agent: auto | cpu | cuda."),
@@ -301,7 +301,8 @@ def train_agent_cmd(
             env_kwargs["obs_mode"] = obs_mode
     else:
         if goal is not None or obs_mode is not None:
-            raise typer.BadParameter("--goal and --obs-mode only apply to rewardshare GridGoal IDs", param_hint="--env-id")
+            raise typer.BadParameter("--goal and --obs-mode only apply to rewardshare GridGoal IDs",
+                                     param_hint="--env-id")
         target = env_id
     reward_arg: object = reward
     if reward not in ("true", "teacher"):

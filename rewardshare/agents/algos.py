@@ -1,7 +1,14 @@
 """Stable-Baselines3 PPO and DQN with defaults that solve the GridGoal tasks.
 
-The defaults were tuned on ``train`` tasks of the open and four-rooms families only (never on ``held_out`` tasks);
-see ``benchmarks``/README for the runs. Every field can be overridden by keyword.
+The defaults were tuned by hand on ``train`` tasks only (never on ``held_out`` tasks): two train tasks each of
+``TaskFamily("four_rooms", 9)``, ``TaskFamily("maze", 9)`` and ``TaskFamily("open", 8)`` (the train goal farthest
+from (0, 0) and the middle one of the split), seed 0, random starts, one-hot policy observations
+(``train_agent(policy_obs="auto")``), 20 greedy eval episodes. Steps to >= 0.9 true success with those defaults:
+
+- teacher (dense) reward: PPO 12k (four rooms, maze); DQN 3-6k (four rooms, maze).
+- true (sparse, +1 at the goal) reward: PPO 12k (four rooms), 20-28k (maze); DQN 12-16k (four rooms, open 8x8).
+
+Every field can be overridden by keyword (``agent_kwargs`` of :func:`~rewardshare.agents.train_agent`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ ALGOS: tuple[str, ...] = ("ppo", "dqn")
 
 @dataclass
 class PPOConfig:
-    """PPO hyperparameters (SB3 names). Defaults solve 5x5-9x9 grids in ~20-50k steps with 8 envs.
+    """PPO hyperparameters (SB3 names). Defaults solve 9x9 four rooms and maze in ~12k steps with 8 envs.
 
     Attributes:
         learning_rate: Adam step size; higher than SB3's 3e-4 because the grids are small and rewards dense.
@@ -56,7 +63,7 @@ class PPOConfig:
 
 @dataclass
 class DQNConfig:
-    """DQN hyperparameters (SB3 names). Defaults solve 5x5-9x9 grids in ~20-50k steps.
+    """DQN hyperparameters (SB3 names). Defaults solve 9x9 four rooms and maze in ~3-16k steps with 4 envs.
 
     Attributes:
         learning_rate: Adam step size.
@@ -64,8 +71,10 @@ class DQNConfig:
             computed at collection time (the learned reward), never recomputed later.
         learning_starts: Transitions collected with a random policy before learning starts.
         batch_size: Minibatch size.
-        gamma: Discount.
-        train_freq: Env steps (per env) between gradient updates.
+        gamma: Discount. 0.95, not 0.99: with 0.99 DQN on four rooms 9x9 learned the task (success 1.0 at ~8k
+            steps) and then collapsed to looping greedy policies once exploration decayed, in every setting tried
+            (learning rates 1e-4..1e-3, target updates 500..2000, 1-2 gradient steps); with 0.95 it stayed at 1.0.
+        train_freq: Vector-env steps between gradient updates (1: one update per ``n_envs`` transitions).
         gradient_steps: Gradient steps per update.
         target_update_interval: Env steps between target network updates (SB3's 10k is far too slow for grids).
         exploration_fraction: Fraction of training over which epsilon decays from 1 to ``exploration_final_eps``.
@@ -74,14 +83,14 @@ class DQNConfig:
         net_arch: Hidden layers of the Q-network.
     """
 
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     buffer_size: int = 50_000
     learning_starts: int = 1_000
     batch_size: int = 64
-    gamma: float = 0.99
-    train_freq: int = 4
+    gamma: float = 0.95
+    train_freq: int = 1
     gradient_steps: int = 1
-    target_update_interval: int = 500
+    target_update_interval: int = 1_000
     exploration_fraction: float = 0.3
     exploration_final_eps: float = 0.05
     max_grad_norm: float = 10.0

@@ -67,8 +67,11 @@ class TrueRewardEvaluator:
         max_episode_steps: int = 10_000,
         policy_obs: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        self.envs = [
-            LearnedRewardWrapper(make_env(), "true" if source is None else source) for _ in range(int(n_episodes))
+        first = LearnedRewardWrapper(make_env(), "true" if source is None else source)
+        # every eval env shares the first one's reward table instead of tabulating the model again
+        table = first.table if first.table is not None else "auto"
+        self.envs = [first] + [
+            LearnedRewardWrapper(make_env(), first.source, use_table=table) for _ in range(int(n_episodes) - 1)
         ]
         self.eval_seed = int(eval_seed)
         self.deterministic = bool(deterministic)

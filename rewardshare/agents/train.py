@@ -71,7 +71,14 @@ def _env_factory(task_or_env: EnvSpec, env_kwargs: dict[str, Any]) -> tuple[Call
     )
 
 
-def _resolve_source(reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str, Any]) -> RewardSource:
+WRAPPER_OPTIONS: tuple[str, ...] = (
+    "normalize", "scale", "clip", "add_env_reward", "spread_bonus", "use_table", "max_table_rows",
+)
+
+
+def _resolve_source(
+    reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str, Any], spread_bonus: float
+) -> RewardSource:
     if isinstance(reward, str) and reward == "teacher":
         if not isinstance(task_or_env, GoalTask):
             raise ValueError(
@@ -84,7 +91,7 @@ def _resolve_source(reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str,
         return as_reward_source("teacher", teacher=Teacher(task_or_env, **kw))
     if teacher_kwargs:
         raise ValueError("teacher_kwargs are only used with reward='teacher'")
-    return as_reward_source(reward)
+    return as_reward_source(reward, spread_bonus=spread_bonus)
 
 
 def _versions() -> dict[str, str]:
@@ -200,8 +207,13 @@ def train_agent(
         )
     config = make_config(name, **(agent_kwargs or {}))
     wrapper_kwargs = dict(wrapper_kwargs or {})
+    unknown = sorted(set(wrapper_kwargs) - set(WRAPPER_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown wrapper_kwargs {unknown}: allowed are {list(WRAPPER_OPTIONS)}")
     env_kwargs = dict(env_kwargs or {})
-    source = _resolve_source(reward, task_or_env, dict(teacher_kwargs or {}))
+    source = _resolve_source(
+        reward, task_or_env, dict(teacher_kwargs or {}), float(wrapper_kwargs.get("spread_bonus", 0.0))
+    )
     if isinstance(task_or_env, GoalTask) and isinstance(source, ModelReward):
         if "obs_mode" not in env_kwargs and "observe_goal" not in env_kwargs:
             env_kwargs.update(_grid_kwargs_for(task_or_env, source.observation_space) or {})
@@ -230,7 +242,9 @@ def train_agent(
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
         set_random_seed(seed)
-        venv = build_training_env(make_env, source, n_envs, seed, wrapper_kwargs)
+        venv = build_training_env(
+            make_env, source, n_envs, seed, {k: v for k, v in wrapper_kwargs.items() if k != "spread_bonus"}
+        )
         if obs_map is not None:
             venv = PolicyObsVecEnvWrapper(venv, obs_map)
         evaluator = TrueRewardEvaluator(

@@ -64,6 +64,9 @@ class BenchConfig:
     # -- feedback and reward models ------------------------------------------------------------------------------
     obs_mode: str = "coords"
     """Observation mode of every env (agents and reward models see the same observations)."""
+    max_steps: int | None = 50
+    """Episode horizon of every env (training, evaluation and feedback rollouts); None = the env's 4 * H * W. A
+    horizon a few times the longest shortest path keeps failed evaluation episodes from dominating the run time."""
     feedback: str = "labels"
     """Feedback kind: ``"labels"`` (per-transition reward labels, MSE) or ``"preferences"`` (segment pairs)."""
     teacher_reward: str = "dense"
@@ -84,6 +87,12 @@ class BenchConfig:
     """Meta-iterations of MAML (also the prior mean of MAP-prior)."""
     maml_meta_sgd: bool = False
     """Learn one inner learning rate per weight (Meta-SGD) instead of MAML's single rate."""
+    maml_inner_steps: int = 5
+    """MAML inner-loop steps in meta-training."""
+    maml_inner_lr: float = 0.05
+    """MAML inner learning rate (Meta-SGD's initial per-weight rate)."""
+    max_prior_tasks: int = 24
+    """MAP-prior: source tasks used to estimate how much each weight varies between tasks."""
     maml_support_size: int = 16
     """MAML support items per source task and meta-iteration (the few-shot k it is meta-trained for)."""
     maml_query_size: int = 32
@@ -109,7 +118,7 @@ class BenchConfig:
     """Stable-Baselines3 algorithms (``"ppo"``, ``"dqn"``)."""
     seeds: tuple[int, ...] = (0, 1)
     """Evaluation seeds: each seeds the target feedback draw, the adaptation and the agent of one run."""
-    total_timesteps: int = 30_000
+    total_timesteps: int = 20_000
     """Agent training budget per run, in env steps (summed over parallel envs)."""
     n_envs: int | None = None
     """Parallel training envs per run (one process; batched reward); None = the agents' default (PPO 8, DQN 4)."""
@@ -141,11 +150,15 @@ class BenchConfig:
                 raise ValueError(f"{name}={v!r} is not allowed: use an int >= 1")
 
         for name in ("size", "n_eval_tasks", "source_budget", "pretrain_steps", "maml_iterations", "validation_pool",
-                     "maml_support_size", "maml_query_size",
+                     "maml_support_size", "maml_query_size", "maml_inner_steps", "max_prior_tasks",
                      "total_timesteps", "eval_every", "eval_episodes"):
             positive_int(name)
         if self.n_envs is not None:
             positive_int("n_envs")
+        if self.max_steps is not None:
+            positive_int("max_steps")
+        if not self.maml_inner_lr > 0:
+            raise ValueError(f"maml_inner_lr={self.maml_inner_lr!r} is not allowed: use a float > 0")
         for name in ("adapt_steps", "selection_seeds"):
             v = getattr(self, name)
             if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v)):
@@ -161,11 +174,15 @@ class BenchConfig:
                 f"{self.maml_support_size + self.maml_query_size} items per source task"
             )
         if self.validation_pool < max(self.ks, default=1):
-            raise ValueError(f"validation_pool={self.validation_pool} is not allowed: use at least max(ks)={max(self.ks)}")
+            raise ValueError(
+                f"validation_pool={self.validation_pool} is not allowed: use at least max(ks)={max(self.ks)}"
+            )
         if self.n_validation_tasks < 1:
             raise ValueError(f"n_validation_tasks={self.n_validation_tasks!r} is not allowed: use an int >= 1")
         if self.eval_every > self.total_timesteps:
-            raise ValueError(f"eval_every={self.eval_every} is not allowed: use at most total_timesteps={self.total_timesteps}")
+            raise ValueError(
+                f"eval_every={self.eval_every} is not allowed: use at most total_timesteps={self.total_timesteps}"
+            )
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods or len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods={self.methods!r} is not allowed: use distinct names from {METHODS}")
@@ -241,14 +258,16 @@ class BenchConfig:
 def _profiles() -> dict[str, BenchConfig]:
     smoke = BenchConfig(
         profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),
-        hidden_sizes=(16,), pretrain_steps=10, maml_iterations=3, maml_support_size=4, maml_query_size=4, adapt_steps=(0, 3), adapt_lrs=(1e-2,),
-        prior_weights=(0.1,), validation_pool=8, seeds=(0,), total_timesteps=256, n_envs=2, eval_every=128,
-        eval_episodes=2,
+        hidden_sizes=(16,), pretrain_steps=10, maml_iterations=3, maml_support_size=4, maml_query_size=4,
+        max_prior_tasks=4,
+        adapt_steps=(0, 3), adapt_lrs=(1e-2,), prior_weights=(0.1,), validation_pool=8, seeds=(0,),
+        total_timesteps=256, n_envs=2, eval_every=128, eval_episodes=2,
     )
     quick = BenchConfig(profile="quick")
     full = BenchConfig(
         profile="full", n_eval_tasks=3, n_validation_tasks=3, source_budget=512, ks=(4, 16, 64, 256),
-        rl_ks=(4, 16, 64), seeds=(0, 1, 2, 3, 4), selection_seeds=(0, 1),
+        rl_ks=(4, 16, 64), seeds=(0, 1, 2, 3, 4), selection_seeds=(0, 1), pretrain_steps=3000, maml_iterations=1500,
+        total_timesteps=30_000,
     )
     return {"smoke": smoke, "quick": quick, "full": full}
 
@@ -289,7 +308,7 @@ def field_docs() -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(BenchConfig)))
     docs: dict[str, str] = {}
     body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, nxt in zip(body, body[1:]):
+    for node, nxt in zip(body, body[1:], strict=False):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
                 docs[node.target.id] = " ".join(nxt.value.value.split())

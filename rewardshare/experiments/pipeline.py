@@ -36,7 +36,8 @@ def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int) -> Any:
     """
     from rewardshare.feedback import collect_preferences, collect_transitions
 
-    common = {"reward": config.teacher_reward, "obs_mode": config.obs_mode, "seed": int(seed)}
+    common = {"reward": config.teacher_reward, "obs_mode": config.obs_mode, "max_steps": config.max_steps,
+              "seed": int(seed)}
     if config.feedback == "labels":
         return collect_transitions(tasks, int(n), coverage="uniform", noise=config.teacher_noise, **common)
     return collect_preferences(tasks, int(n), **common)
@@ -49,9 +50,17 @@ def objective(data: Any) -> Any:
     return make_loss("auto", data)
 
 
+def env_kwargs(config: BenchConfig) -> dict[str, Any]:
+    """The env arguments every env of the sweep gets (observation mode, horizon)."""
+    out: dict[str, Any] = {"obs_mode": config.obs_mode}
+    if config.max_steps is not None:
+        out["max_steps"] = config.max_steps
+    return out
+
+
 def spaces_for(config: BenchConfig, task: Any) -> tuple[Any, Any]:
     """The (observation, action) spaces of ``task``'s env in the config's observation mode."""
-    env = task.make_env(obs_mode=config.obs_mode)
+    env = task.make_env(**env_kwargs(config))
     return env.observation_space, env.action_space
 
 
@@ -82,6 +91,7 @@ def make_method(name: str, config: BenchConfig, observation_space: Any, action_s
 
     def maml() -> Any:
         cfg = MAMLConfig(iterations=config.maml_iterations, meta_sgd=config.maml_meta_sgd,
+                         inner_steps=config.maml_inner_steps, inner_lr=config.maml_inner_lr,
                          support_size=config.maml_support_size, query_size=config.maml_query_size)
         return MAMLMethod(*spaces, cfg, seed=seed, **model)
 
@@ -90,9 +100,9 @@ def make_method(name: str, config: BenchConfig, observation_space: Any, action_s
         "transfer": lambda: Transfer(*spaces, **steps, **model),
         "multitask": lambda: TaskEmbedding(*spaces, **steps, **model),
         "trunk_heads": lambda: SharedTrunkHeads(*spaces, **steps, **model),
-        "goal_conditioned": lambda: GoalConditioned(*spaces, **steps, **model),
+        "goal_conditioned": lambda: GoalConditioned(*spaces, **steps, **model),  # phi = normalised goal (row, col)
         "maml": maml,
-        "map_prior": lambda: MAPAdaptation(maml(), seed=seed),
+        "map_prior": lambda: MAPAdaptation(maml(), max_prior_tasks=config.max_prior_tasks, seed=seed),
     }
     if name not in factories:
         raise ValueError(f"method={name!r} is not allowed: use one of {tuple(factories)}")
@@ -133,7 +143,8 @@ def _select(config: BenchConfig, method: Any, name: str, k: int, validation: lis
 def _run_source(config: BenchConfig, store: ResultStore) -> None:
     t0 = time.perf_counter()
     tasks = task_split(config)["source"]
-    data = collect_feedback(config, tasks, config.source_budget * len(tasks), stable_seed("source", config.pretrain_seed))
+    n = config.source_budget * len(tasks)
+    data = collect_feedback(config, tasks, n, stable_seed("source", config.pretrain_seed))
     store.source_dir().mkdir(parents=True, exist_ok=True)
     data.save(store.source_dir() / SOURCE_FILE)
     store.write(store.source_path(), {"n_items": len(data), "tasks": [t.id for t in tasks], "kind": config.feedback,
@@ -220,7 +231,7 @@ def _run_agent(config: BenchConfig, store: ResultStore, params: dict[str, Any]) 
     curve = train_agent(
         algo, task, reward=reward, total_timesteps=config.total_timesteps, seed=seed, n_envs=config.n_envs,
         eval_every=config.eval_every, eval_episodes=config.eval_episodes, device="cpu",
-        env_kwargs={"obs_mode": config.obs_mode},
+        env_kwargs=env_kwargs(config),
     )
     store.write(store.run_path(algo, method, k, task_id, seed), {
         **params, "epic": epic, "wall_s": time.perf_counter() - t0,
@@ -228,7 +239,8 @@ def _run_agent(config: BenchConfig, store: ResultStore, params: dict[str, Any]) 
                   "true_return": [float(x) for x in curve.true_return],
                   "learned_return": [None if x != x else float(x) for x in curve.learned_return],
                   "wall_time": [float(x) for x in curve.wall_time]},
-        "agent": {k_: v for k_, v in curve.metadata.items() if k_ in ("agent_config", "n_envs", "eval_seed", "versions")},
+        "agent": {key: v for key, v in curve.metadata.items()
+                  if key in ("agent_config", "n_envs", "eval_seed", "versions")},
     })
 
 
@@ -256,4 +268,4 @@ def execute_unit(root: str, config: dict[str, Any], unit: dict[str, Any]) -> Non
         raise ValueError(f"unit stage={stage!r} is not allowed: use 'source', 'prep' or 'run'")
 
 
-__all__ = ["collect_feedback", "execute_unit", "make_method", "objective", "spaces_for"]
+__all__ = ["collect_feedback", "env_kwargs", "execute_unit", "make_method", "objective", "spaces_for"]

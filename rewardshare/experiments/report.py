@@ -98,7 +98,9 @@ def _group_by_task(rows: list[dict[str, Any]], key: str) -> dict[str, dict[int, 
     return out
 
 
-def _paired(a: dict[str, dict[int, float]], b: dict[str, dict[int, float]]) -> tuple[list[list[float]], list[list[float]]]:
+def _paired(
+    a: dict[str, dict[int, float]], b: dict[str, dict[int, float]]
+) -> tuple[list[list[float]], list[list[float]]]:
     """Scores of ``a`` and ``b`` on the (task, seed) pairs both have, grouped by task."""
     xa, xb = [], []
     for task in sorted(set(a) & set(b)):
@@ -162,7 +164,8 @@ def aggregate(
             }
             scratch = by.get((algo, "scratch", ck), [])
             if method != "scratch" and scratch:
-                ms, ss = _paired(_group_by_task(rs, "steps_to_threshold"), _group_by_task(scratch, "steps_to_threshold"))
+                ms, ss = _paired(_group_by_task(rs, "steps_to_threshold"),
+                                 _group_by_task(scratch, "steps_to_threshold"))
                 if ms:
                     e["speedup"] = stats.speedup_ci(ms, ss, n_boot=n_boot, seed=seed).to_dict()
                     e["scratch_reached"] = float(np.mean([r["reached"] for r in scratch]))
@@ -256,29 +259,33 @@ def plot_speedup(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
     for j, algo in enumerate(algos):
         ax = axes[0][j]
         methods = [m for m in config.methods if m != "scratch"]
+        labelled: set[int] = set()
         for ki, k in enumerate(ks):
-            ys, xs, los, his = [], [], [], []
+            color = plt.get_cmap("tab10")(ki % 10)
             for mi, m in enumerate(methods):
                 e = next((e for e in agg["runs"] if e["algo"] == algo and e["method"] == m and e["scratch_k"] == k
                           and e["speedup"]), None)
                 if e is None:
                     continue
                 sp = e["speedup"]
-                ys.append(mi + (ki - (len(ks) - 1) / 2) * 0.25)
-                xs.append(sp["value"])
-                los.append(max(sp["value"] - sp["low"], 0))
-                his.append(max(sp["high"] - sp["value"], 0))
-            if xs:
-                ax.errorbar(xs, ys, xerr=[los, his], fmt="o", capsize=3, label=f"k = {k}")
+                y = mi + (ki - (len(ks) - 1) / 2) * 0.25
+                # hollow: some runs (of the method or of scratch) never reached the threshold, so it is a bound
+                exact = e["reached"] == 1.0 and e["scratch_reached"] == 1.0
+                err = [[max(sp["value"] - sp["low"], 0)], [max(sp["high"] - sp["value"], 0)]]
+                ax.errorbar([sp["value"]], [y], xerr=err, fmt="o", capsize=3, color=color,
+                            mfc=color if exact else "white", label=None if k in labelled else f"k = {k}")
+                labelled.add(k)
         ax.axvline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_yticks(range(len(methods)))
         ax.set_yticklabels(methods)
         ax.invert_yaxis()
         ax.set_title(f"{algo.upper()}: speedup over scratch")
-        ax.set_xlabel(f"scratch steps / method steps to {config.success_threshold:g} success")
+        ax.set_xlabel(f"scratch steps / method steps to {config.success_threshold:g} success\n"
+                      "(hollow: some runs never got there, so the ratio is a bound)", fontsize=9)
         if len(ks) > 1:
             ax.legend(fontsize=8)
     fig.tight_layout()

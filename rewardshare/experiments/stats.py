@@ -68,7 +68,8 @@ def iqm(x: np.ndarray | Sequence[float], axis: int | None = None) -> np.ndarray 
 def _as_groups(scores: ScoresByTask, name: str) -> list[np.ndarray]:
     groups = [np.asarray(g, dtype=float).ravel() for g in scores]
     if not groups or any(g.size == 0 for g in groups):
-        raise ValueError(f"{name} must hold at least one task with at least one run, got {[g.size for g in groups]} runs")
+        sizes = [g.size for g in groups]
+        raise ValueError(f"{name} must hold at least one task with at least one run, got {sizes} runs per task")
     if any(np.isnan(g).any() for g in groups):
         raise ValueError(f"{name} contains NaN: drop or impute missing scores first")
     return groups
@@ -138,7 +139,7 @@ def stratified_bootstrap(
     observed = [np.concatenate(s) for s in sets]
     value = float(np.asarray(statistic(*observed)))
     idx = _resample_indices(sets[0], n_boot, np.random.default_rng(seed))
-    boot_sets = [np.concatenate([g[i] for g, i in zip(s, idx)], axis=1) for s in sets]
+    boot_sets = [np.concatenate([g[i] for g, i in zip(s, idx, strict=True)], axis=1) for s in sets]
     boot = np.asarray(statistic(*boot_sets), dtype=float).reshape(n_boot)
     lo, hi = _percentiles(boot, confidence)
     return Estimate(value, lo, hi, int(observed[0].size))
@@ -176,7 +177,7 @@ def iqm_curve_ci(
     rng = np.random.default_rng(seed)
     point = sps.trim_mean(np.concatenate(groups, axis=0), 0.25, axis=0)
     idx = [rng.integers(0, g.shape[0], size=(n_boot, g.shape[0])) for g in groups]
-    boot = np.concatenate([g[i] for g, i in zip(groups, idx)], axis=1)  # (n_boot, N, T)
+    boot = np.concatenate([g[i] for g, i in zip(groups, idx, strict=True)], axis=1)  # (n_boot, N, T)
     stat = sps.trim_mean(boot, 0.25, axis=1)  # (n_boot, T)
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.percentile(stat, [100 * alpha, 100 * (1 - alpha)], axis=0)
@@ -270,7 +271,7 @@ def speedup_ci(
 def _poi(x_groups: list[np.ndarray], y_groups: list[np.ndarray]) -> np.ndarray:
     """Mean over tasks of P(X > Y) + 0.5 P(X = Y); groups are ``(B, n_t)`` arrays, result ``(B,)``."""
     per_task = []
-    for x, y in zip(x_groups, y_groups):
+    for x, y in zip(x_groups, y_groups, strict=True):
         gt = (x[..., :, None] > y[..., None, :]).mean(axis=(-1, -2))
         eq = (x[..., :, None] == y[..., None, :]).mean(axis=(-1, -2))
         per_task.append(gt + 0.5 * eq)
@@ -305,7 +306,7 @@ def probability_of_improvement(
     _check_paired(xg, yg, ("x", "y"))
     value = float(_poi(xg, yg))
     idx = _resample_indices(xg, n_boot, np.random.default_rng(seed))
-    boot = _poi([g[i] for g, i in zip(xg, idx)], [g[i] for g, i in zip(yg, idx)])
+    boot = _poi([g[i] for g, i in zip(xg, idx, strict=True)], [g[i] for g, i in zip(yg, idx, strict=True)])
     lo, hi = _percentiles(boot, confidence)
     return Estimate(value, lo, hi, int(sum(g.size for g in xg)))
 

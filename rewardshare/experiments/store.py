@@ -154,7 +154,10 @@ class ResultStore:
         data = read_json(path)
         config = BenchConfig.from_dict(data["config"])
         if config.config_hash() != data.get("config_hash"):
-            raise ConfigMismatchError(f"{path}: stored hash {data.get('config_hash')!r} does not match its config")
+            raise ConfigMismatchError(
+                f"{path}: stored hash {data.get('config_hash')!r} does not match its config (written by another "
+                "rewardshare version whose config had other fields?): re-run that version, or start a new --out"
+            )
         return config
 
     # -- paths --------------------------------------------------------------------------------------------------

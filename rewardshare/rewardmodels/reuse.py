@@ -264,6 +264,7 @@ class AdaptationBudget:
 NO_ADAPTATION = AdaptationBudget(steps=0)
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
+DIVERGENCE_POLICIES: tuple[str, ...] = ("raise", "stop")
 
 
 def finetune_many(
@@ -277,6 +278,7 @@ def finetune_many(
     rates: Mapping[str, Tensor | float] | None = None,
     checkpoints: Iterable[int] = (),
     on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
+    on_divergence: str = "raise",
 ) -> list[RewardModel]:
     """Adapt ``R`` models to ``R`` targets at once: ``steps`` full-batch steps on ``L(theta_r; D_r) [+ penalty]``.
 
@@ -302,14 +304,20 @@ def finetune_many(
         rates: Per-parameter step sizes for plain gradient steps instead of Adam (names must be the trained ones).
         checkpoints: Step counts (``0 .. steps``) at which ``on_checkpoint(step, models)`` sees the current models.
         on_checkpoint: See ``checkpoints``; the models it receives are overwritten later (clone them to keep them).
+        on_divergence: What to do when a run's loss becomes NaN or infinite: ``"raise"`` a FloatingPointError, or
+            ``"stop"`` that run at its last weights with a finite loss (the others go on); a stopped model records
+            ``metadata["adaptation_stopped_at_step"]``. Budget selection uses ``"stop"``, so a learning rate that
+            diverges on some runs simply scores badly.
 
     Returns:
         The adapted models (new objects, same order).
 
     Raises:
         ValueError: On mismatched lengths, an empty target, models of different architectures or a bad argument.
-        FloatingPointError: If a run's loss becomes NaN or infinite (the run is named).
+        FloatingPointError: If a run's loss becomes NaN or infinite under ``on_divergence="raise"`` (run named).
     """
+    if on_divergence not in DIVERGENCE_POLICIES:
+        raise ValueError(f"on_divergence={on_divergence!r} is not allowed: use one of {DIVERGENCE_POLICIES}")
     if len(models) != len(targets) or not models:
         raise ValueError(f"got {len(models)} models and {len(targets)} targets: give one target per model (>= 1)")
     for i, t in enumerate(targets):
@@ -347,6 +355,9 @@ def finetune_many(
     lr_t = torch.tensor(lrs, dtype=base.head.weight.dtype, device=device)
     per_run = {n: lr_t.reshape(-1, *([1] * (p.dim() - 1))) for n, p in train.items()}  # broadcast over a weight
     adam = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in train.items()} if rates is None else {}
+    active = torch.ones(len(models), dtype=torch.bool, device=device)
+    stopped_at: dict[int, int] = {}
+    prev: dict[str, Tensor] = {}
 
     def run_losses() -> Tensor:
         if vectorise:
@@ -374,32 +385,49 @@ def finetune_many(
             on_checkpoint(step, outs)
 
     for step in range(steps + 1):
+        losses = None
+        if train and (step < steps or on_divergence == "stop"):
+            losses = run_losses()
+            finite = torch.isfinite(losses.detach())
+            if not bool((finite | ~active).all()):
+                bad = torch.nonzero(~finite & active).flatten().tolist()
+                if on_divergence == "raise":
+                    raise FloatingPointError(
+                        f"adaptation loss became non-finite at step {step} (run {bad[0]}, lr={lrs[bad[0]]}): "
+                        "lower lr or steps"
+                    )
+                with torch.no_grad():  # back to the last weights with a finite loss, and no further updates
+                    for r in bad:
+                        stopped_at[r] = step
+                        active[r] = False
+                        for n, p in train.items():
+                            if prev:
+                                p[r] = prev[n][r]
+                losses = run_losses() if bool(active.any()) else None
         if step in checks:
             publish(step)
         if step == steps:
             break
-        if not train:  # nothing trainable: every later checkpoint sees the same models
+        if not train or losses is None:  # nothing (left) to train: every later checkpoint sees the same models
             for c in checks:
                 if c > step:
                     publish(c)
             break
-        losses = run_losses()
-        total = losses.sum()
+        total = torch.where(active, losses, torch.zeros_like(losses)).sum()
         if penalty is not None:
             total = total + penalty(train)
         if not torch.isfinite(total):
-            finite = torch.isfinite(losses.detach())
-            bad = int(torch.nonzero(~finite).flatten()[0]) if not finite.all() else 0
-            raise FloatingPointError(
-                f"adaptation loss became non-finite at step {step} (run {bad}, lr={lrs[bad]}): lower lr or steps"
-            )
+            raise FloatingPointError(f"adaptation penalty became non-finite at step {step} (lr={lrs}): lower lr")
         grads = torch.autograd.grad(total, list(train.values()), allow_unused=True)
         with torch.no_grad():
+            if on_divergence == "stop":
+                prev = {n: p.detach().clone() for n, p in train.items()}
             for (n, p), g in zip(train.items(), grads, strict=True):
                 if g is None:  # the parameter does not reach the loss (e.g. a head replaced by overrides)
                     continue
+                mask = active.reshape(-1, *([1] * (p.dim() - 1))).to(p.dtype)
                 if rates is not None:
-                    p.sub_(per_run[n] * rates[n] * g)
+                    p.sub_(mask * per_run[n] * rates[n] * g)
                     continue
                 # Adam, as torch.optim.Adam(betas=(0.9, 0.999), eps=1e-8) computes it, elementwise per run
                 m, v = adam[n]
@@ -408,8 +436,10 @@ def finetune_many(
                 bias1 = 1 - ADAM_BETAS[0] ** (step + 1)
                 bias2 = 1 - ADAM_BETAS[1] ** (step + 1)
                 denom = (v.sqrt() / math.sqrt(bias2)).add_(ADAM_EPS)
-                p.sub_(per_run[n] / bias1 * m / denom)
+                p.sub_(mask * per_run[n] / bias1 * m / denom)
     sync()
+    for r, at in stopped_at.items():
+        outs[r].metadata["adaptation_stopped_at_step"] = at
     return outs
 
 
@@ -513,6 +543,7 @@ class ReuseMethod(ABC):
         *,
         checkpoints: Iterable[int] = (),
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
+        on_divergence: str = "raise",
     ) -> list[RewardModel]:
         """Adapt one start model per target, all in one batched computation (:func:`finetune_many`).
 
@@ -522,6 +553,7 @@ class ReuseMethod(ABC):
             tasks: Each run's task (default ``None`` for all).
             checkpoints: Step counts at which ``on_checkpoint(step, models)`` sees the current models.
             on_checkpoint: See ``checkpoints``.
+            on_divergence: ``"raise"`` or ``"stop"`` a run whose loss becomes non-finite (see :func:`finetune_many`).
 
         Returns:
             One adapted model per target.
@@ -539,7 +571,7 @@ class ReuseMethod(ABC):
         if len(shared) > 1:
             raise ValueError(f"per-run budgets may differ only in lr; got (steps, params, prior_weight) {shared}")
         starts = [self.start_model(t) for t in tasks]
-        models = self._run(starts, targets, budgets, checkpoints, on_checkpoint)
+        models = self._run(starts, targets, budgets, checkpoints, on_checkpoint, on_divergence)
         for m, t, b in zip(models, targets, budgets, strict=True):
             self._finish(m)
             self._stamp(m, b, len(t))
@@ -552,6 +584,7 @@ class ReuseMethod(ABC):
         budgets: list[AdaptationBudget],
         checkpoints: Iterable[int],
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
+        on_divergence: str = "raise",
     ) -> list[RewardModel]:
         b = budgets[0]
         return finetune_many(
@@ -675,7 +708,8 @@ class BudgetSelection:
             "score": self.score,
             "no_adapt_score": self.no_adapt_score,
             "k": self.k,
-            "table": self.table,
+            "table": [{**row, "score": _finite_or_none(row["score"]),
+                       "scores": [_finite_or_none(v) for v in row["scores"]]} for row in self.table],
             "seconds": self.seconds,
         }
 
@@ -741,6 +775,7 @@ def select_budget(
     runs = [(task, draw(pool, int(k), int(seed))) for task, pool in validation for seed in seeds]
     run_tasks = [task for task, _ in runs]
     zero_scores = [float(score(method.start_model(task), task)) for task in run_tasks]
+    zero_scores = [v if math.isfinite(v) else math.inf for v in zero_scores]
     checks = [s for s in step_list if s > 0]
     lrs = [float(v) for v in lrs]
     for p in params:
@@ -754,10 +789,16 @@ def select_budget(
                 if step > 0:
                     for i, m in enumerate(models):
                         lr = lrs[i // len(runs)]
-                        results.setdefault((step, lr, p, w), []).append(float(score(m, run_tasks[i % len(runs)])))
+                        value = float(score(m, run_tasks[i % len(runs)]))
+                        results.setdefault((step, lr, p, w), []).append(value if math.isfinite(value) else math.inf)
 
             method.adapt_many(
-                [t for _, t in runs] * len(lrs), budgets, run_tasks * len(lrs), checkpoints=checks, on_checkpoint=record
+                [t for _, t in runs] * len(lrs),
+                budgets,
+                run_tasks * len(lrs),
+                checkpoints=checks,
+                on_checkpoint=record,
+                on_divergence="stop",
             )
     no_adapt = float(np.mean(zero_scores))
     table = [{"budget": NO_ADAPTATION.to_dict(), "score": no_adapt, "scores": zero_scores}]
@@ -769,6 +810,10 @@ def select_budget(
         if mean < best_score - 1e-12 or (math.isclose(mean, best_score) and s < best.steps):
             best, best_score = budget, mean
     return BudgetSelection(best, best_score, no_adapt, int(k), table, time.perf_counter() - start)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _draw_k(pool: Objective, k: int, seed: int) -> Objective:

@@ -58,7 +58,7 @@ class LearnedRewardWrapper(gym.Wrapper):
         add_env_reward: Return ``learned + env reward`` instead of the learned reward alone.
         spread_bonus: Ensemble only: reward = mean + ``spread_bonus`` * std over members.
         use_table: ``"auto"`` (tabulate when the env is finite), ``True`` (tabulate or raise), ``False`` (always
-            forward).
+            forward), or the :class:`RewardTable` of another wrapper with the same source and env states (shared).
         max_table_rows: The largest table to build.
 
     Raises:
@@ -76,7 +76,7 @@ class LearnedRewardWrapper(gym.Wrapper):
         clip: float | None = None,
         add_env_reward: bool = False,
         spread_bonus: float = 0.0,
-        use_table: bool | str = "auto",
+        use_table: bool | str | RewardTable = "auto",
         max_table_rows: int = MAX_TABLE_ROWS,
     ) -> None:
         super().__init__(env)

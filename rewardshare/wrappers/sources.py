@@ -289,7 +289,9 @@ def as_reward_source(reward: Any, *, teacher: Teacher | None = None, spread_bonu
             return TrueReward()
         if reward == "teacher":
             if teacher is None:
-                raise ValueError("reward='teacher' needs a teacher: pass teacher=Teacher(task) (or a GoalTask to train_agent)")
+                raise ValueError(
+                    "reward='teacher' needs a teacher: pass teacher=Teacher(task) (or a GoalTask to train_agent)"
+                )
             return TeacherReward(teacher)
         raise ValueError(f"reward={reward!r} is not allowed: use a RewardModel, a list of them, one of {REWARD_NAMES}")
     if is_reward_model(reward) or (isinstance(reward, (list, tuple)) and reward):

@@ -97,7 +97,18 @@ class FiniteStates:
         if self.discrete_start is not None:
             i = int(obs) - self.discrete_start
             return i if 0 <= i < self.n_states else -1
-        return self._by_bytes.get(np.ascontiguousarray(obs, dtype=self.observations.dtype).tobytes(), -1)
+        if getattr(obs, "dtype", None) != self.observations.dtype:
+            obs = np.asarray(obs, dtype=self.observations.dtype)
+        return self._by_bytes.get(obs.tobytes(), -1)  # tobytes() is C-ordered even for a non-contiguous view
+
+    def index_rows(self, obs: np.ndarray) -> list[int]:
+        """State indices of a small batch, row by row (cheaper than :meth:`index` below a few dozen rows)."""
+        if self.discrete_start is not None:
+            return self.index(obs).tolist()
+        if obs.dtype != self.observations.dtype:
+            obs = obs.astype(self.observations.dtype)
+        get = self._by_bytes.get
+        return [get(o.tobytes(), -1) for o in obs]
 
     def index(self, obs: np.ndarray) -> np.ndarray:
         """State indices of a batch of observations ``(B, *obs_shape)``: int64 ``(B,)``, ``-1`` where not enumerated."""
@@ -241,7 +252,7 @@ class RewardTable:
         return self._nested[s][a][k][1 if (self.uses_done and done) else 0]
 
     def lookup(self, s: np.ndarray, a: np.ndarray, s2: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rewards for a batch; returns ``(values (B,) float64, hit (B,) bool)`` (values are 0 where ``hit`` is False)."""
+        """Rewards for a batch: ``(values (B,) float64, hit (B,) bool)``; values are 0 where ``hit`` is False."""
         a = np.asarray(a, dtype=np.int64).reshape(-1) - self.action_start
         hit = (s >= 0) & (a >= 0) & (a < self.n_actions)
         s_ = np.where(hit, s, 0)
@@ -260,7 +271,7 @@ class RewardTable:
 def build_table(
     source: RewardSource,
     env: gym.Env | gym.vector.VectorEnv,
-    use_table: bool | str = "auto",
+    use_table: bool | str | RewardTable = "auto",
     max_rows: int = MAX_TABLE_ROWS,
 ) -> RewardTable | None:
     """Build the fast-path table for ``source`` on ``env`` if possible.
@@ -268,15 +279,25 @@ def build_table(
     Args:
         source: The reward source.
         env: A gymnasium env or vector env.
-        use_table: ``"auto"`` (build when possible, else ``None``), ``True`` (build or raise) or ``False`` (``None``).
+        use_table: ``"auto"`` (build when possible, else ``None``), ``True`` (build or raise), ``False`` (``None``),
+            or an existing :class:`RewardTable` of the same source and the same states (shared, e.g. by many eval
+            envs, instead of being rebuilt).
         max_rows: The largest table (rows of (s, a, s', done)) to build.
 
     Returns:
         The table, or ``None``.
 
     Raises:
-        ValueError: ``use_table=True`` on an env or source that cannot be tabulated, or a bad ``use_table``.
+        ValueError: ``use_table=True`` on an env or source that cannot be tabulated, a table of another source or
+            env, or a bad ``use_table``.
     """
+    if isinstance(use_table, RewardTable):
+        if use_table.source is not source:
+            raise ValueError("use_table=<RewardTable> was built for another reward source: pass the table's source")
+        states = enumerate_states(env)
+        if states is None or not np.array_equal(states.observations, use_table.states.observations):
+            raise ValueError("use_table=<RewardTable> was built for an env with other states: build a new table")
+        return use_table
     if use_table not in (True, False, "auto"):
         raise ValueError(f"use_table={use_table!r} is not allowed: use True, False or 'auto'")
     if use_table is False or source.uses_env_reward:

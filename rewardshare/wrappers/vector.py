@@ -22,7 +22,6 @@ from rewardshare.wrappers.sources import RewardSource
 from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, build_table, enumerate_states
 from rewardshare.wrappers.transform import RewardTransform
 
-
 #: Up to this many sub-envs, table lookups run row by row in Python (a few numpy calls cost more than 8 dict lookups).
 SMALL_BATCH = 32
 
@@ -41,8 +40,8 @@ class _BatchReward:
         if self.table is None:
             return None
         states = self.table.states
-        if len(obs) <= SMALL_BATCH and states.discrete_start is None:
-            return np.array([states.index_one(o) for o in obs], dtype=np.int64)
+        if len(obs) <= SMALL_BATCH:
+            return np.array(states.index_rows(np.asarray(obs)), dtype=np.int64)
         return states.index(obs)
 
     def raw(self, obs, action, next_obs, done, env_reward, pos, next_pos, s, s2) -> np.ndarray:
@@ -56,8 +55,12 @@ class _BatchReward:
             look = self.table.lookup_one
             vals = [
                 look(si, ai, s2i, di)
-                for si, ai, s2i, di in zip(s.tolist(), action.reshape(-1).tolist(), s2.tolist(), done.tolist())
+                for si, ai, s2i, di in zip(
+                    s.tolist(), action.reshape(-1).tolist(), s2.tolist(), done.tolist(), strict=True
+                )
             ]
+            if None not in vals:
+                return np.array(vals, dtype=np.float64)
             hit = np.array([v is not None for v in vals])
             vals = np.array([0.0 if v is None else v for v in vals], dtype=np.float64)
         else:
@@ -246,7 +249,9 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
             try:
                 next_pos = np.stack([np.asarray(info["agent_pos"], dtype=np.int64) for info in infos])
             except KeyError as err:
-                raise ValueError("the teacher reward needs info['agent_pos'] from every sub-env: use GridGoal envs") from err
+                raise ValueError(
+                    "the teacher reward needs info['agent_pos'] from every sub-env: use GridGoal envs"
+                ) from err
         s2 = core.state_index(next_obs)
         raw = core.raw(self._obs, self._actions, next_obs, terminated, env_rew, self._pos, next_pos, self._state, s2)
         rew = core.finish(raw, env_rew)

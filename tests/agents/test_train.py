@@ -38,6 +38,8 @@ def test_small_task_is_a_train_task() -> None:
         (dict(agent_kwargs={"learning_rat": 1.0}), r"unknown ppo hyperparameter\(s\) \['learning_rat'\]"),
         (dict(task_or_env="CartPole-v1", reward="teacher"), r"reward='teacher' needs task_or_env to be a GoalTask"),
         (dict(task_or_env="NoSuchEnv-v0"), r"not a registered gymnasium env id"),
+        (dict(wrapper_kwargs={"normalise": True}), r"unknown wrapper_kwargs \['normalise'\]"),
+        (dict(wrapper_kwargs={"clip": -1.0}), r"clip=-1.0 is not allowed"),
     ],
 )
 def test_bad_input_fails_before_training(kwargs: dict, match: str) -> None:
@@ -149,3 +151,12 @@ def test_teacher_dense_reward_solves_small_grid(algo: str, steps: int) -> None:
     curve = train_agent(algo, task, "teacher", total_timesteps=steps, seed=0, eval_every=2_000, eval_episodes=20)
     assert curve.success_rate[0] < 0.9  # an untrained policy does not already solve it
     assert curve.final_success_rate >= 0.9
+
+
+def test_ensemble_with_spread_bonus_and_normalisation() -> None:
+    env = TASK.make_env()
+    models = [RewardModel(env.observation_space, env.action_space, hidden_sizes=(8,), seed=s) for s in range(2)]
+    curve = train_agent("ppo", TASK, models, seed=0, policy_obs="env",
+                        wrapper_kwargs={"spread_bonus": 0.5, "normalize": True, "clip": 5.0}, **TINY)
+    assert curve.metadata["reward"]["kind"] == "ensemble2" and curve.metadata["reward"]["spread_bonus"] == 0.5
+    assert curve.metadata["wrapper_kwargs"]["normalize"] is True and curve.metadata["policy_obs"] == "env"

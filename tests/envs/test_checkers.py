@@ -62,3 +62,16 @@ def test_check_env_variants(kwargs: dict) -> None:
         warnings.filterwarnings("ignore", message=SB3_ADVICE)
         gym_check_env(GridGoalEnv(**kwargs), skip_render_check=True)
         sb3_check_env(GridGoalEnv(**kwargs), warn=True, skip_render_check=True)
+
+
+@pytest.mark.parametrize("obs_mode", OBS_MODES)
+def test_passive_env_checker_stays_silent_over_episodes(obs_mode: str) -> None:
+    env = gym.make("rewardshare/GridGoal-MultiGoal-v0", obs_mode=obs_mode, max_steps=10, disable_env_checker=False)
+    assert "PassiveEnvChecker" in str(env)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env.reset(seed=0)
+        for a in range(60):
+            *_, terminated, truncated, _ = env.step(a % 4)
+            if terminated or truncated:
+                env.reset()

@@ -120,7 +120,6 @@ def test_process_backend_runs_in_parallel_workers(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray (optional extra) is not installed")
-@pytest.mark.slow
 def test_ray_backend_on_a_local_instance(tmp_path):
     c = tiny(ks=(8,), seeds=(0,))
     res = run_sweep(c, tmp_path, backend="ray", workers=2, progress=False, executor=execute)

@@ -136,3 +136,15 @@ def test_batch_index_does_not_depend_on_batch_size(obs_mode: str) -> None:
     for i in range(0, states.n_states, 97):
         assert states.index(states.observations[i : i + 1])[0] == i == states.index_one(states.observations[i])
     assert states.index(states.observations[::-3].astype(np.float64))[0] == states.n_states - 1
+
+
+def test_a_table_can_be_shared_by_wrappers_of_the_same_source_and_states() -> None:
+    env = GridGoalEnv(size=5, start="random")
+    model = _model(env)
+    first = LearnedRewardWrapper(env, model)
+    second = LearnedRewardWrapper(GridGoalEnv(size=5, start="random"), first.source, use_table=first.table)
+    assert second.table is first.table
+    with pytest.raises(ValueError, match=r"built for another reward source"):
+        LearnedRewardWrapper(GridGoalEnv(size=5), model, use_table=first.table)
+    with pytest.raises(ValueError, match=r"env with other states"):
+        LearnedRewardWrapper(GridGoalEnv(layout="four_rooms", size=5), first.source, use_table=first.table)

@@ -188,3 +188,13 @@ def test_make_vec_entry_point_and_normalisation_counts_real_steps() -> None:
         resetting = term | trunc
     assert w.transform.count == real  # reset steps do not enter the running statistics
     assert abs(w.transform.mean) > 0 and w.transform.var > 0
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_teacher_positions_through_sync_vector_env(mode: AutoresetMode) -> None:
+    teacher = Teacher(GoalTask("open", 5, (4, 4)))
+    venv = SyncVectorEnv([lambda: GridGoalEnv(**GRID_KW) for _ in range(N)], autoreset_mode=mode)
+    acts = np.random.default_rng(3).integers(4, size=(T, N))
+    _, applied, results = _vector_run(venv, teacher, acts, use_table=False)
+    assert sum(x[2] is not None for r in results for x in r) >= N  # episodes ended (final_info positions used)
+    _check_against_twins(lambda: GridGoalEnv(**GRID_KW), teacher, applied, results, True, use_table=False)
