@@ -427,13 +427,15 @@ def run_family(cfg: Config, spec: str) -> dict[str, Any]:
                 )
                 runs = [(t, s) for t in held for s in range(cfg.seeds)]
                 targets = [draw(t, coverage, k, 1000 * s + 7) for t, s in runs]
-                models = method.adapt_many(targets, sel.budget, [t for t, _ in runs])
+                # a run whose loss diverges keeps its last finite weights (counted in "stopped_runs")
+                models = method.adapt_many(targets, sel.budget, [t for t, _ in runs], on_divergence="stop")
                 scores = [scorers[t.id](m) for m, (t, _) in zip(models, runs, strict=True)]
                 epic = [e for e, _ in scores]
                 entry["k"][str(k)] = {
                     "epic": bootstrap_mean(epic, cfg.n_boot, cfg.seed),
                     "mse": bootstrap_mean([m for _, m in scores], cfg.n_boot, cfg.seed),
                     "epic_runs": [round(e, 5) for e in epic],
+                    "stopped_runs": sum("adaptation_stopped_at_step" in m.metadata for m in models),
                     "budget": sel.budget.to_dict(),
                     "validation_score": sel.score,
                     "validation_no_adapt_score": sel.no_adapt_score,

@@ -13,6 +13,10 @@ per-repeat ratios):
 3. Sub-env steps/s of the native :class:`GridGoalVectorEnv` (N=1024) bare, and through
    :class:`LearnedRewardVectorWrapper` with the table and with a batched forward.
 
+For the batched variants the script also clocks, inside the same PPO runs, the share of training wall time spent in
+the reward wrapper itself (time above it minus time below it in the vec env stack): a low-noise cross-check of the
+throughput ratio, which a shared machine makes noisy.
+
 Targets (issue 5): batched overhead <= 5% of PPO throughput (stretch 1%); single-env with the table >= 100k steps/s.
 
 Run: ``python benchmarks/wrapper_overhead.py`` (about 3 minutes on 2 cores); ``--quick`` for a smoke run.
@@ -37,7 +41,7 @@ import stable_baselines3
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
 import rewardshare
 from rewardshare.agents import make_config
@@ -56,28 +60,58 @@ def _model(seed: int = 0) -> RewardModel:
     return RewardModel(env.observation_space, env.action_space, hidden_sizes=(64, 64), seed=seed)
 
 
-def _ppo_env(variant: str, model: RewardModel, n_envs: int) -> Any:
+class _Clock(VecEnvWrapper):
+    """Accumulates the wall time spent in (and below) this point of the vec env stack."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv)
+        self.seconds = 0.0
+
+    def reset(self) -> Any:  # noqa: D102
+        t = time.perf_counter()
+        out = self.venv.reset()
+        self.seconds += time.perf_counter() - t
+        return out
+
+    def step_async(self, actions: np.ndarray) -> None:  # noqa: D102
+        t = time.perf_counter()
+        self.venv.step_async(actions)
+        self.seconds += time.perf_counter() - t
+
+    def step_wait(self) -> Any:  # noqa: D102
+        t = time.perf_counter()
+        out = self.venv.step_wait()
+        self.seconds += time.perf_counter() - t
+        return out
+
+
+def _ppo_env(variant: str, model: RewardModel, n_envs: int) -> tuple[Any, _Clock | None, _Clock | None]:
+    """The training vec env; for the batched variants also clocks above and below the reward wrapper."""
     if variant == "per_env":
         fns = [lambda: LearnedRewardWrapper(Monitor(GridGoalEnv(**ENV_KW)), model, use_table=False)] * n_envs
     else:
         fns = [lambda: Monitor(GridGoalEnv(**ENV_KW))] * n_envs
-    venv = DummyVecEnv(fns)
-    if variant == "batched":
-        venv = LearnedRewardVecEnvWrapper(venv, model, use_table=False)
-    elif variant == "batched_table":
-        venv = LearnedRewardVecEnvWrapper(venv, model, use_table=True)
-    return venv
+    venv: Any = DummyVecEnv(fns)
+    if variant not in ("batched", "batched_table"):
+        return venv, None, None
+    below = _Clock(venv)
+    above = _Clock(LearnedRewardVecEnvWrapper(below, model, use_table=variant == "batched_table"))
+    return above, above, below
 
 
-def ppo_throughput(variant: str, model: RewardModel, steps: int, n_envs: int, seed: int) -> float:
-    """Env steps/s of ``PPO.learn`` (construction excluded)."""
-    venv = _ppo_env(variant, model, n_envs)
+def ppo_throughput(variant: str, model: RewardModel, steps: int, n_envs: int, seed: int) -> tuple[float, float]:
+    """Env steps/s of ``PPO.learn`` (construction excluded) and the share of its wall time spent in the batched
+    reward wrapper itself (time above minus time below it; 0 for the other variants)."""
+    venv, above, below = _ppo_env(variant, model, n_envs)
     agent = PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **make_config("ppo").sb3_kwargs())
+    if above is not None:
+        above.seconds = below.seconds = 0.0  # construction reset the env once; count only training
     t0 = time.perf_counter()
     agent.learn(total_timesteps=steps)
     dt = time.perf_counter() - t0
     venv.close()
-    return agent.num_timesteps / dt
+    share = 0.0 if above is None else (above.seconds - below.seconds) / dt
+    return agent.num_timesteps / dt, share
 
 
 def single_env_steps(variant: str, model: RewardModel, steps: int, seed: int) -> float:
@@ -139,10 +173,18 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """Run every measurement and return the results dict."""
     model = _model()
     print(f"PPO ({args.n_envs} envs, {args.ppo_steps} steps x {args.repeats} interleaved repeats)...", flush=True)
-    ppo = _summary(
-        _interleaved(PPO_VARIANTS, args.repeats, lambda v, r: ppo_throughput(v, model, args.ppo_steps, args.n_envs, r)),
-        "true",
-    )
+    shares: dict[str, list[float]] = {v: [] for v in PPO_VARIANTS}
+
+    def one_ppo(v: str, r: int) -> float:
+        sps, share = ppo_throughput(v, model, args.ppo_steps, args.n_envs, r)
+        shares[v].append(share)
+        return sps
+
+    ppo = _summary(_interleaved(PPO_VARIANTS, args.repeats, one_ppo), "true")
+    # the throughput ratio is what the target is about but is noisy on a shared machine; the wrapper's own share of
+    # the training wall time, clocked inside the same runs, is a low-noise cross-check
+    ppo["wrapper_time_share"] = {v: shares[v] for v in ("batched", "batched_table")}
+    ppo["median_wrapper_time_share"] = {v: statistics.median(shares[v]) for v in ("batched", "batched_table")}
     print("single env...", flush=True)
     single = _summary(
         _interleaved(SINGLE_VARIANTS, args.repeats, lambda v, r: single_env_steps(
@@ -173,11 +215,14 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "native_vector_env": vector,
         "headline": {
             "ppo_overhead_vs_true": overhead,
+            "ppo_wrapper_time_share": ppo["median_wrapper_time_share"],
             "single_env_table_steps_per_s": table_sps,
             "single_env_forward_steps_per_s": single["median_steps_per_s"]["forward"],
             "targets": {
                 "batched_overhead_le_5pct": overhead["batched"] <= 0.05,
                 "batched_overhead_le_1pct_stretch": overhead["batched"] <= 0.01,
+                "batched_table_overhead_le_5pct": overhead["batched_table"] <= 0.05,
+                "batched_table_time_share_le_5pct": ppo["median_wrapper_time_share"]["batched_table"] <= 0.05,
                 "table_ge_100k_steps_per_s": table_sps >= 100_000,
             },
         },
@@ -193,7 +238,10 @@ def print_table(res: dict[str, Any]) -> None:
         for v, sps in part["median_steps_per_s"].items():
             print(f"  {v:<15}{sps:>16,.0f}{part['median_ratio_to_' + base][v]:>16.3f}")
     h = res["headline"]
-    print("\nPPO overhead vs true reward: " + ", ".join(f"{k} {v:+.1%}" for k, v in h["ppo_overhead_vs_true"].items()))
+    print("\nPPO overhead vs true reward (throughput ratio): "
+          + ", ".join(f"{k} {v:+.1%}" for k, v in h["ppo_overhead_vs_true"].items()))
+    print("share of PPO wall time inside the batched wrapper (clocked): "
+          + ", ".join(f"{k} {v:.1%}" for k, v in h["ppo_wrapper_time_share"].items()))
     print(f"single env with table: {h['single_env_table_steps_per_s']:,.0f} steps/s "
           f"(forward: {h['single_env_forward_steps_per_s']:,.0f})")
     print("targets: " + ", ".join(f"{k}={v}" for k, v in h["targets"].items()))

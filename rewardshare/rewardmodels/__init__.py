@@ -28,3 +28,26 @@ __all__ = [
     "epic_distance", "evaluate", "fit", "load_model", "make_featurizer", "make_loss", "plot_reward_heatmap",
     "preference_accuracy", "provenance", "save_model", "space_from_dict", "space_to_dict", "spaces_equal",
 ]
+
+# Reuse across tasks (reuse.py, transfer.py, multitask.py, conditioning.py, maml.py, prior.py): scratch, transfer,
+# task embedding, shared trunk + heads, goal conditioning, MAML / Meta-SGD, MAP under a meta-learned Gaussian prior.
+from rewardshare.rewardmodels.conditioning import GoalConditioned, goal_descriptor  # noqa: E402
+from rewardshare.rewardmodels.maml import MAML, MAMLConfig, MAMLMethod  # noqa: E402
+from rewardshare.rewardmodels.multitask import SharedTrunkHeads, TaskEmbedding  # noqa: E402
+from rewardshare.rewardmodels.prior import GaussianPrior, MAPAdaptation, fit_gaussian_prior  # noqa: E402
+from rewardshare.rewardmodels.reuse import (  # noqa: E402
+    AdaptationBudget,
+    BudgetSelection,
+    ReuseMethod,
+    Scratch,
+    finetune,
+    finetune_many,
+    select_budget,
+)
+from rewardshare.rewardmodels.transfer import FREEZE_OPTIONS, Transfer  # noqa: E402
+
+__all__ += [
+    "FREEZE_OPTIONS", "MAML", "AdaptationBudget", "BudgetSelection", "GaussianPrior", "GoalConditioned",
+    "MAMLConfig", "MAMLMethod", "MAPAdaptation", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding",
+    "Transfer", "finetune", "finetune_many", "fit_gaussian_prior", "goal_descriptor", "select_budget",
+]

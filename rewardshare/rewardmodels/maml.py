@@ -374,9 +374,10 @@ class MAML(nn.Module):
         *,
         checkpoints: Sequence[int] = (),
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
+        on_divergence: str = "raise",
     ) -> list[RewardModel]:
         """:meth:`adapt` for several targets at once (batched, see :func:`~.reuse.finetune_many`); ``lr_scale`` may
-        be one value per target."""
+        be one value per target; ``on_divergence`` as in :func:`~.reuse.finetune_many`."""
         steps = self.config.inner_steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps={steps!r} is not allowed: use an int >= 0")
@@ -397,6 +398,7 @@ class MAML(nn.Module):
             rates=rates,
             checkpoints=checkpoints,
             on_checkpoint=on_checkpoint,
+            on_divergence=on_divergence,
         )
 
 
@@ -497,6 +499,7 @@ class MAMLMethod(ReuseMethod):
         budgets: list[AdaptationBudget],
         checkpoints: Iterable[int],
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
+        on_divergence: str = "raise",
     ) -> list[RewardModel]:
         # budget.steps inner steps at budget.lr times the meta-learned rates (see the class docstring)
         self._require_pretrained(self.maml is not None)
@@ -507,6 +510,7 @@ class MAMLMethod(ReuseMethod):
             [b.lr for b in budgets],
             checkpoints=list(checkpoints),
             on_checkpoint=on_checkpoint,
+            on_divergence=on_divergence,
         )
 
     def candidate_params(self) -> list[str | tuple[str, ...]]:

@@ -596,6 +596,7 @@ class ReuseMethod(ABC):
             penalty=self.penalty(b),
             checkpoints=checkpoints,
             on_checkpoint=on_checkpoint,
+            on_divergence=on_divergence,
         )
 
     def _finish(self, model: RewardModel) -> None:
@@ -708,8 +709,10 @@ class BudgetSelection:
             "score": self.score,
             "no_adapt_score": self.no_adapt_score,
             "k": self.k,
-            "table": [{**row, "score": _finite_or_none(row["score"]),
-                       "scores": [_finite_or_none(v) for v in row["scores"]]} for row in self.table],
+            "table": [
+                {**row, "score": _finite_or_none(row["score"]), "scores": [_finite_or_none(v) for v in row["scores"]]}
+                for row in self.table
+            ],
             "seconds": self.seconds,
         }
 

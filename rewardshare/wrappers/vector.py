@@ -233,16 +233,15 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
             raise RuntimeError("LearnedRewardVecEnvWrapper.step_wait() called before reset()")
         obs, env_rew, dones, infos = self.venv.step_wait()
         env_rew = np.asarray(env_rew, dtype=np.float64)
-        done_idx = np.flatnonzero(dones)
-        next_obs = obs
-        if done_idx.size:
+        done_idx = dones.nonzero()[0].tolist()
+        next_obs, terminated = obs, dones
+        if done_idx:
             next_obs = np.array(obs, copy=True)
+            terminated = np.array(dones, dtype=bool)
             for i in done_idx:
                 next_obs[i] = infos[i]["terminal_observation"]
-        terminated = np.array(dones, dtype=bool)
-        for i in done_idx:
-            if infos[i].get("TimeLimit.truncated", False):
-                terminated[i] = False
+                if infos[i].get("TimeLimit.truncated", False):
+                    terminated[i] = False
         core = self.core
         next_pos = None
         if core.source.uses_positions:
@@ -261,25 +260,28 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
         for info, tr, lr in zip(infos, env_rew.tolist(), raw.tolist(), strict=True):
             info["true_reward"] = tr
             info["learned_reward"] = lr
-        for i in done_idx:
-            info = infos[i]
-            info["episode_true_return"] = float(self._true_ret[i])
-            info["episode_learned_return"] = float(self._learned_ret[i])
-            info["episode_length"] = int(self._len[i])
-            success = info.get("is_success")
-            info["episode_success"] = None if success is None else bool(success)
-            self._true_ret[i] = self._learned_ret[i] = 0.0
-            self._len[i] = 0
         self._obs = np.array(obs, copy=True)
-        if done_idx.size:
-            self._state = core.state_index(self._obs)
-            if next_pos is not None:
-                reset_pos = self._reset_positions()
-                next_pos = next_pos.copy()
-                next_pos[done_idx] = reset_pos[done_idx]
-        else:
-            self._state = s2
+        self._state = s2
         self._pos = next_pos
+        if done_idx:
+            reset_pos = self._reset_positions() if next_pos is not None else None
+            if reset_pos is not None:
+                self._pos = next_pos.copy()
+            states = None if core.table is None else core.table.states
+            for i in done_idx:
+                info = infos[i]
+                info["episode_true_return"] = float(self._true_ret[i])
+                info["episode_learned_return"] = float(self._learned_ret[i])
+                info["episode_length"] = int(self._len[i])
+                success = info.get("is_success")
+                info["episode_success"] = None if success is None else bool(success)
+                self._true_ret[i] = self._learned_ret[i] = 0.0
+                self._len[i] = 0
+                # the next transition of a reset sub-env starts from its reset observation and cell
+                if states is not None:
+                    s2[i] = states.index_one(obs[i])
+                if reset_pos is not None:
+                    self._pos[i] = reset_pos[i]
         return obs, rew.astype(np.float32), dones, infos
 
 

@@ -79,3 +79,17 @@ def test_labels_to_threshold_and_ratios(bench) -> None:
     assert s["good"]["scratch_over_method_labels"] == 64 / 4
     assert s["zero"]["scratch_over_method_labels"] == "inf (zero-shot)"
     assert s["good"]["scratch_over_method_epic"]["4"] == pytest.approx(0.5 / 0.15)
+
+
+def test_fast_scorer_matches_the_library_evaluation(bench) -> None:
+    from rewardshare.envs import TaskFamily
+    from rewardshare.feedback import Teacher
+    from rewardshare.rewardmodels import RewardModel, evaluate
+
+    task = TaskFamily("four_rooms", 5).held_out[0]
+    env = task.make_env()
+    for kw in ({}, {"use_next_obs": True}):
+        model = RewardModel(env.observation_space, env.action_space, hidden_sizes=(8,), seed=3, **kw)
+        epic, mse = bench.Scorer(task, model)(model)
+        ref = evaluate(model, task, Teacher(task))
+        assert epic == pytest.approx(ref.epic, abs=1e-9) and mse == pytest.approx(ref.mse, rel=1e-6)

@@ -404,3 +404,20 @@ def test_batched_adaptation_loops_over_targets_it_cannot_stack(spaces_, pools, o
         finetune_many([model], uneven, steps=1, lr=1e-2)
     with pytest.raises(ValueError, match="different architectures"):
         finetune_many([model, RewardModel(*spaces_, hidden_sizes=(4,))], uneven, steps=1, lr=1e-2)
+
+
+def test_a_diverging_run_raises_or_stops_at_its_last_finite_weights(spaces_, pools):
+    model = RewardModel(*spaces_, **SMALL, seed=0)
+    target = pools[0][1].subset(np.arange(30))
+    rates = {n: 1.0 for n, _ in model.named_parameters()}
+    with pytest.raises(FloatingPointError, match="non-finite at step"):
+        finetune_many([model], [target], steps=60, lr=50.0, rates=rates)
+    gentle, wild = finetune_many(
+        [model, model], [target, target], steps=60, lr=[1e-3, 50.0], rates=rates, on_divergence="stop"
+    )
+    assert "adaptation_stopped_at_step" not in gentle.metadata
+    assert 0 < wild.metadata["adaptation_stopped_at_step"] < 60
+    assert all(torch.isfinite(p).all() for p in wild.parameters()) and np.isfinite(_loss(target, wild))
+    torch.testing.assert_close(
+        gentle.head.weight, finetune_many([model], [target], steps=60, lr=1e-3, rates=rates)[0].head.weight
+    )

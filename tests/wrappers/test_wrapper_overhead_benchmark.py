@@ -22,7 +22,10 @@ def test_quick_run_writes_results(tmp_path) -> None:
     assert set(data["single_env"]["median_steps_per_s"]) == {"bare", "table", "forward"}
     assert all(v > 0 for v in data["native_vector_env"]["median_steps_per_s"].values())
     assert set(data["headline"]["targets"]) == {
-        "batched_overhead_le_5pct", "batched_overhead_le_1pct_stretch", "table_ge_100k_steps_per_s",
+        "batched_overhead_le_5pct", "batched_overhead_le_1pct_stretch", "batched_table_overhead_le_5pct",
+        "batched_table_time_share_le_5pct", "table_ge_100k_steps_per_s",
     }
+    shares = data["ppo_training"]["median_wrapper_time_share"]
+    assert set(shares) == {"batched", "batched_table"} and all(0 < v < 1 for v in shares.values())
     assert data["machine"]["cpu_count"] >= 1 and data["settings"]["repeats"] == 1
     assert "--quick" in data["command"]
