@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "benchmark": "learning_curves", "profile": profile, "config_hash": config.config_hash(),
         "config": config.to_dict(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_info(), "wall_s_this_call": time.perf_counter() - t0,
+        "sweep_wall_s": rep["meta"]["sweep_wall_s"], "sessions": rep["meta"]["sessions"],
         "units": {"total": res.total, "ran": res.ran, "skipped": res.skipped, "failed": res.failed,
                   "blocked": res.blocked},
         "results_dir": str(out), "report": rep["paths"]["report"],

@@ -327,18 +327,29 @@ def plot_epic_vs_k(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path
 
 
 def _verdicts(agg: dict[str, Any]) -> list[str]:
-    """One sentence per learned method whose speedup CI does not lie above 1 (it did not demonstrably help)."""
+    """One sentence per learned method whose speedup CI does not lie above 1 (it did not demonstrably help), with
+    the facts that say why: whether its runs (and scratch's) reached the threshold, and its reward model's EPIC next
+    to the best EPIC at the same k."""
+    best_epic: dict[int, float] = {}
+    for e in agg["runs"]:
+        if e["epic"] is not None and e["method"] not in ORACLE_METHODS:
+            best_epic[e["k"]] = min(best_epic.get(e["k"], math.inf), e["epic"]["value"])
     lines = []
     for e in agg["runs"]:
         sp = e["speedup"]
-        if e["method"] in ORACLE_METHODS or sp is None:
+        if e["method"] in ORACLE_METHODS or sp is None or sp["low"] > 1.0:
             continue
-        if sp["low"] <= 1.0:
-            worse = sp["high"] < 1.0
-            lines.append(
-                f"- {e['algo'].upper()} {e['method']} (k = {e['k']}): speedup {_fmt(sp)} — "
-                + ("slower than scratch." if worse else "not distinguishable from scratch at this number of runs.")
-            )
+        if e["reached"] == 0.0 and e["scratch_reached"] == 0.0:
+            what = "neither its runs nor scratch's reached the threshold within the budget, so no speedup is measurable"
+        elif sp["high"] < 1.0:
+            what = "slower than scratch"
+        else:
+            what = f"not distinguishable from scratch ({e['reached']:.0%} of its runs reached the threshold)"
+        why = ""
+        if e["epic"] is not None and e["k"] in best_epic:
+            why = (f"; its adapted reward model is at EPIC {e['epic']['value']:.3f} from the teacher (best method at "
+                   f"this k: {best_epic[e['k']]:.3f})")
+        lines.append(f"- {e['algo'].upper()} {e['method']} (k = {e['k']}): speedup {_fmt(sp)} — {what}{why}.")
     return lines
 
 
@@ -362,7 +373,8 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
         f"Success threshold {thr:g}. All of the above were fixed in the config before any result was seen.",
         "",
         f"Runs: {meta.get('n_runs', '?')}; epic records: {meta.get('n_epic', '?')}; rewardshare "
-        f"{meta.get('version', '?')}.",
+        f"{meta.get('version', '?')}; sweep wall time {meta.get('sweep_wall_s', 0.0) / 60:.1f} min over "
+        f"{meta.get('sessions', 0)} session(s).",
         "",
         "## Agents (IQM over tasks x seeds, [95% stratified bootstrap CI])",
         "",
@@ -430,7 +442,11 @@ def make_report(root: str | os.PathLike[str], n_boot: int = 2000, plots: bool = 
     if plots and agg["epic"]:
         plot_epic_vs_k(agg, config, root / FIGURES["epic"])
         figures["epic"] = FIGURES["epic"]
-    meta = {"n_runs": len(records), "n_epic": len(epics), "version": __version__}
+    store = ResultStore(root, config)
+    sessions = store.read(store.sessions_path())["sessions"] if store.sessions_path().exists() else []
+    meta = {"n_runs": len(records), "n_epic": len(epics), "version": __version__, "sessions": len(sessions),
+            "sweep_wall_s": float(sum(x["wall_s"] for x in sessions)),
+            "units_run": int(sum(x["ran"] for x in sessions))}
     md = markdown_report(agg, config, figures, meta)
     tmp = root / f".{REPORT_MD}.tmp"
     tmp.write_text(md)

@@ -427,7 +427,15 @@ def run_sweep(
     """
     store = ResultStore(out, config)
     store.init()
-    return run_units(plan(config, out), store, executor=executor, backend=backend, workers=workers, progress=progress)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    res = run_units(plan(config, out), store, executor=executor, backend=backend, workers=workers, progress=progress)
+    # one record per call, so a sweep resumed over several sessions still adds up to an honest total wall time
+    sessions = store.read(store.sessions_path())["sessions"] if store.sessions_path().exists() else []
+    sessions.append({"started": started, "wall_s": res.wall_s, "ran": res.ran, "skipped": res.skipped,
+                     "failed": len(res.failed), "blocked": len(res.blocked), "backend": backend,
+                     "workers": workers or os.cpu_count() or 1, "cpu_count": os.cpu_count()})
+    store.write(store.sessions_path(), {"sessions": sessions})
+    return res
 
 
 __all__ = ["DEFAULT_EXECUTOR", "SweepResult", "Unit", "make_family", "plan", "run_sweep", "run_units",

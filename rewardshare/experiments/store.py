@@ -3,6 +3,7 @@
 Layout of ``out/``::
 
     config.json                              the full config and its hash (a different config is refused)
+    sessions.json                            one record per run_sweep call: start, wall time, units run/skipped
     source.json                              source feedback collected (summary; the data is in cache/)
     prep/<method>.json                       a reuse method is ready: selections and adapted models all written
     adapt/<method>/k<k>.json                 adaptation settings chosen on the validation tasks
@@ -32,6 +33,8 @@ from rewardshare.experiments.config import BenchConfig
 RUN_FORMAT = "rewardshare.bench.run"
 RUN_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ConfigMismatchError(ValueError):
@@ -52,6 +55,7 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be read by others
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
             f.flush()
@@ -161,6 +165,10 @@ class ResultStore:
         return config
 
     # -- paths --------------------------------------------------------------------------------------------------
+    def sessions_path(self) -> Path:
+        """One record per ``run_sweep`` call on this directory (start, wall time, units run and skipped)."""
+        return self.root / "sessions.json"
+
     def source_path(self) -> Path:
         """The marker (and summary) of the collected source feedback."""
         return self.root / "source.json"

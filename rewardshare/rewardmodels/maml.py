@@ -518,11 +518,13 @@ class MAMLMethod(ReuseMethod):
         return ["all" if inner is None else tuple(inner)]
 
     def candidate_lrs(self) -> list[float]:
-        return [0.5, 1.0]
+        # multipliers of the meta-learned rates: 1.0 is what meta-training optimised; smaller ones let many more
+        # steps than K run without diverging
+        return [0.1, 0.3, 1.0]
 
     def candidate_steps(self) -> list[int]:
         k = max(1, self.maml_config.inner_steps)
-        return [0, k, 2 * k, 5 * k, 20 * k]
+        return [0, k, 2 * k, 5 * k, 20 * k, 60 * k]
 
     def config(self) -> dict[str, Any]:
         return {

@@ -45,6 +45,8 @@ def test_sweep_runs_everything_then_skips_everything(tmp_path):
     assert res.ok and res.ran == res.total == len(plan(c, tmp_path)) and res.skipped == 0
     res2 = run_sweep(c, tmp_path, workers=1, progress=False, executor=execute)
     assert (res2.ran, res2.skipped) == (0, res2.total)
+    sessions = ResultStore(tmp_path, c).read(tmp_path / "sessions.json")["sessions"]
+    assert [(x["ran"], x["skipped"]) for x in sessions] == [(res.total, 0), (0, res.total)]
 
 
 def test_sweep_resumes_only_missing_units(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -16,6 +17,9 @@ def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
     atomic_write_json(p, {"x": 2})
     assert json.loads(p.read_text()) == {"x": 2}
     assert [q.name for q in p.parent.iterdir()] == ["a.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask  # like open(); mkstemp alone would leave it 0600
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):

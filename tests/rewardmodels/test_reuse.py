@@ -360,7 +360,8 @@ def test_fitted_prior_has_unit_mean_precision_and_a_strong_prior_holds_the_weigh
     moved = []
     for weight in (0.0, 100.0):
         out = finetune(mu, pool, steps=30, lr=1e-2, penalty=lambda p, w=weight: prior.penalty(p, w))
-        moved.append(float(prior.penalty(dict(out.named_parameters()), 1.0)))  # the prior's own distance to mu
+        with torch.no_grad():
+            moved.append(float(prior.penalty(dict(out.named_parameters()), 1.0)))  # the prior's own distance to mu
     assert moved[1] < 0.1 * moved[0]
     with pytest.raises(ValueError, match="at least 2 source tasks"):
         fit_gaussian_prior(mu, split_by_task(labels)[FAMILY.train[0].id])
@@ -421,3 +422,18 @@ def test_a_diverging_run_raises_or_stops_at_its_last_finite_weights(spaces_, poo
     torch.testing.assert_close(
         gentle.head.weight, finetune_many([model], [target], steps=60, lr=1e-3, rates=rates)[0].head.weight
     )
+
+
+def test_transfer_from_one_source_task_or_an_existing_model(spaces_, labels):
+    source_id = FAMILY.train[3].id
+    method = Transfer(*spaces_, source_task=source_id, hidden_sizes=(16,), steps=150, lr=1e-2).pretrain(labels)
+    own = split_by_task(labels)[source_id]
+    other = split_by_task(labels)[FAMILY.train[4].id]
+    model = method.start_model()
+    assert _loss(own, model) < 0.5 * _loss(other, model)  # it learned its one source task, not the pool
+    assert model.metadata["reuse_pretrain"]["source_tasks"] == [source_id]
+    reused = Transfer.from_model(model, freeze="trunk")
+    assert reused.candidate_params() == [("head",)]
+    torch.testing.assert_close(reused.start_model().head.weight, model.head.weight)
+    with pytest.raises(ValueError, match="source_task='nowhere' is not in the source data"):
+        Transfer(*spaces_, source_task="nowhere").pretrain(labels)
