@@ -8,7 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="rewardshare: learn, reuse and share reward models across grid-world tasks.", no_args_is_help=True)
+app = typer.Typer(
+    help="rewardshare: learn, reuse and share reward models across grid-world tasks.", no_args_is_help=True
+)
 console = Console()
 
 
