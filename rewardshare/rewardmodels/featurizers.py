@@ -125,10 +125,8 @@ class DiscreteFeaturizer(Featurizer):
         self.start = int(space.start)
         self.out_dim = self.n
         self.input_shape: tuple[int, ...] = ()
-
-    def _in_range(self, idx: torch.Tensor) -> bool:
-        lo, hi = torch.aminmax(idx)
-        return 0 <= int(lo) and int(hi) < self.n
+        # built once, not per reward query; non-persistent: it follows .to(device) but is not saved with the weights
+        self.register_buffer("values", torch.arange(self.n), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and x.shape[1] == 1:
@@ -138,16 +136,17 @@ class DiscreteFeaturizer(Featurizer):
             idx = idx - self.start
         # The range check reads values, which torch.func.vmap cannot do (MAML vmaps the model over a meta-batch);
         # under a functorch transform the values were checked when the batch was built, so skip it there.
-        checkable = not torch._C._functorch.is_functorch_wrapped_tensor(idx)
-        # one reduction for both bounds (aminmax): this runs on every reward query
-        if checkable and idx.numel() and not self._in_range(idx):
-            bad = (idx[(idx < 0) | (idx >= self.n)][0] + self.start).item()
-            raise ValueError(
-                f"value {bad} is outside Discrete({self.n}, start={self.start}): allowed are "
-                f"{self.start}..{self.start + self.n - 1}"
-            )
+        if idx.numel() and not torch._C._functorch.is_functorch_wrapped_tensor(idx):
+            # one reduction for both bounds (aminmax): this runs on every reward query
+            lo, hi = torch.aminmax(idx)
+            if int(lo) < 0 or int(hi) >= self.n:
+                bad = (idx[(idx < 0) | (idx >= self.n)][0] + self.start).item()
+                raise ValueError(
+                    f"value {bad} is outside Discrete({self.n}, start={self.start}): allowed are "
+                    f"{self.start}..{self.start + self.n - 1}"
+                )
         # a comparison rather than nn.functional.one_hot, which has no vmap rule
-        return (idx.unsqueeze(-1) == torch.arange(self.n, device=idx.device)).to(torch.get_default_dtype())
+        return (idx.unsqueeze(-1) == self.values).to(torch.get_default_dtype())
 
     def config(self) -> dict[str, Any]:
         return {"type": "onehot"}
@@ -179,8 +178,11 @@ class BoxFeaturizer(Featurizer):
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.get_default_dtype()), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.reshape(x.shape[0], -1).to(self.scale.dtype)
-        return torch.addcmul(self.offset, x, self.scale) if self.normalize else x
+        scale = self.scale
+        x = x.reshape(x.shape[0], -1)
+        if x.dtype != scale.dtype:  # a no-op .to() still costs a dispatch on every reward query
+            x = x.to(scale.dtype)
+        return torch.addcmul(self.offset, x, scale) if self.normalize else x
 
     def config(self) -> dict[str, Any]:
         return {"type": "box", "normalize": self.normalize}

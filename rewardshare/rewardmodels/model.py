@@ -43,6 +43,33 @@ def _space_str(space: spaces.Space) -> str:
     return repr(space)
 
 
+def _on(x: ArrayLike, device: torch.device) -> torch.Tensor:
+    """``x`` as a tensor on ``device``; a tensor already there is returned as is (no dispatch at all)."""
+    if isinstance(x, torch.Tensor) and x.device == device:
+        return x
+    return torch.as_tensor(x, device=device)
+
+
+def _from_numpy(x: ArrayLike | None, integer: bool = False) -> torch.Tensor | None:
+    """:meth:`RewardModel.predict`'s input conversion: float arrays to float32, whole-number floats to int64 for a
+    Discrete action (``integer``); tensors pass through unchanged.
+
+    Raises:
+        TypeError: If ``integer`` and the array holds non-integer (or non-finite) floats.
+    """
+    if x is None or isinstance(x, torch.Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        if integer:
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise TypeError(f"action has non-integer values (dtype {arr.dtype}): a Discrete action is an int")
+            arr = arr.astype(np.int64)
+        elif arr.dtype != np.float32:
+            arr = arr.astype(np.float32)
+    return torch.as_tensor(arr)
+
+
 class RewardModel(nn.Module):
     """A reward model for any env with ``Discrete`` or ``Box`` observation and action spaces.
 
@@ -110,6 +137,8 @@ class RewardModel(nn.Module):
         self.action_featurizer: Featurizer = make_featurizer(action_space, normalize=False)
         self._obs_shape = self._element_shape(observation_space)
         self._action_shape = self._element_shape(action_space)
+        # read on every reward query: an isinstance on the space each time is measurable at batch 8
+        self._discrete_action = isinstance(action_space, spaces.Discrete)
         self.input_dim = (
             self.obs_featurizer.out_dim * (2 if self.use_next_obs else 1)
             + self.action_featurizer.out_dim
@@ -229,31 +258,31 @@ class RewardModel(nn.Module):
     ) -> torch.Tensor:
         """The concatenated trunk input ``(B, input_dim)``; arguments as in :meth:`forward`."""
         device = self.device
-        obs = torch.as_tensor(obs, device=device)
-        action = torch.as_tensor(action, device=device)
-        if action.dim() == 2 and isinstance(self.action_space, spaces.Discrete) and action.shape[1] == 1:
+        obs = _on(obs, device)
+        action = _on(action, device)
+        if action.dim() == 2 and self._discrete_action and action.shape[1] == 1:
             action = action[:, 0]  # SB3 hands Discrete actions over as (B, 1)
         self._check("obs", obs, self._obs_shape, None)
         batch = obs.shape[0]
         self._check("action", action, self._action_shape, batch)
-        if isinstance(self.action_space, spaces.Discrete) and action.is_floating_point():
+        if self._discrete_action and action.is_floating_point():
             raise TypeError(f"action has dtype {action.dtype}: a Discrete action must be an integer tensor (int64)")
         parts = [self.obs_featurizer(obs), self.action_featurizer(action)]
         if self.use_next_obs:
             if next_obs is None:
                 raise ValueError("next_obs is required: this model was built with use_next_obs=True")
-            next_obs = torch.as_tensor(next_obs, device=device)
+            next_obs = _on(next_obs, device)
             self._check("next_obs", next_obs, self._obs_shape, batch)
             parts.append(self.obs_featurizer(next_obs))
         dtype = parts[0].dtype
         if self.use_done:
             if done is None:
                 raise ValueError("done is required: this model was built with use_done=True")
-            done = torch.as_tensor(done, device=device)
+            done = _on(done, device)
             self._check("done", done, (), batch)
             parts.append(done.to(dtype)[:, None])
         if self.context_dim:
-            ctx = self.context if context is None else torch.as_tensor(context, device=device)
+            ctx = self.context if context is None else _on(context, device)
             assert ctx is not None
             if ctx.dim() == 1:
                 self._check("context", ctx[None], (self.context_dim,), 1)
@@ -318,28 +347,17 @@ class RewardModel(nn.Module):
         Returns:
             float32 array of shape ``(B,)``.
         """
-        device = self.device
-
-        def tensor(x: ArrayLike | None, integer: bool = False) -> torch.Tensor | None:
-            if x is None:
-                return None
-            if torch.is_tensor(x):
-                return x.to(device)
-            arr = np.asarray(x)
-            if integer and arr.dtype.kind == "f":
-                if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                    raise TypeError(f"action has non-integer values (dtype {arr.dtype}): a Discrete action is an int")
-                arr = arr.astype(np.int64)
-            if arr.dtype.kind == "f" and arr.dtype != np.float32:
-                arr = arr.astype(np.float32)
-            return torch.as_tensor(arr, device=device)
-
-        discrete_action = isinstance(self.action_space, spaces.Discrete)
+        # CPU tensors here; features() moves them to the model's device (one move, not two)
         with torch.inference_mode():
             out = self.forward(
-                tensor(obs), tensor(action, integer=discrete_action), tensor(next_obs), tensor(done), tensor(context)
+                _from_numpy(obs),
+                _from_numpy(action, integer=self._discrete_action),
+                _from_numpy(next_obs),
+                _from_numpy(done),
+                _from_numpy(context),
             )
-        return out.detach().cpu().numpy().astype(np.float32, copy=False)
+        # an inference tensor never requires grad, so no detach() is needed before numpy()
+        return out.cpu().numpy().astype(np.float32, copy=False)
 
     # -- spaces, config, copies -----------------------------------------------------------------------------------
     def fits_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> bool:
