@@ -16,7 +16,6 @@ single-threaded numpy / Python; torch is not imported.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 import rewardshare
+from rewardshare._atomic import atomic_write_json
 from rewardshare.envs import TaskFamily
 from rewardshare.feedback import Teacher, Transitions, collect_transitions
 
@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{name:<10} {result[f'{name}_median']:>22,.0f}   {rates}")
     verdict = "met" if result["meets_target"] else "NOT met"
     print(f"ratio {result['ratio']:.1f}x (target >= {TARGET_RATIO:.0f}x): {verdict}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, result, indent=2)
     print(f"wrote {args.out}")
     return result
 

@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -46,6 +44,7 @@ import gymnasium as gym
 import numpy as np
 
 import rewardshare
+from rewardshare._atomic import atomic_write_json
 
 FORMAT_VERSION = 1
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "env_speed.json"
@@ -243,15 +242,6 @@ def format_table(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings for a smoke run")
@@ -294,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "note": "Shared 2-core machine: absolute rates are noisy, compare the ratios (measured side by side).",
     }
     print(format_table(record))
-    write_json_atomic(out, record)
+    atomic_write_json(out, record, indent=2)
     print(f"\nwrote {out}")
     return record
 

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 import rewardshare
+from rewardshare._atomic import atomic_open, atomic_write_json
 from rewardshare.envs import GoalTask, TaskFamily
 from rewardshare.feedback import Teacher, collect_transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
@@ -507,10 +508,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    # NaN is refused: a result file must be valid JSON for any reader
+    atomic_write_json(path, data, allow_nan=False)
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -548,10 +547,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def print_table(result: dict[str, Any]) -> None:

@@ -15,7 +15,6 @@ Re-running the same command resumes an interrupted sweep.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -59,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     import torch
 
     torch.set_num_threads(1)
+    from rewardshare._atomic import atomic_write_json
     from rewardshare.experiments import get_profile, make_report, run_sweep
     from rewardshare.experiments.report import summary_rows
 
@@ -86,10 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "results_dir": str(out), "report": rep["paths"]["report"],
         "runs": rep["runs"], "epic": rep["epic"],
     }
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = summary_path.with_name(f".{summary_path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))
-    os.replace(tmp, summary_path)
+    atomic_write_json(summary_path, summary, sort_keys=True)
     print(f"{res.ran} units run, {res.skipped} skipped, {len(res.failed)} failed in {res.wall_s:.0f}s; "
           f"report {rep['paths']['report']}; summary {summary_path}")
     return summary

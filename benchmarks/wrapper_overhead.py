@@ -25,12 +25,10 @@ Run: ``python benchmarks/wrapper_overhead.py`` (about 3 minutes on 2 cores); ``-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
 import rewardshare
+from rewardshare._atomic import atomic_write_json
 from rewardshare.agents import make_config
 from rewardshare.envs import GridGoalEnv, GridGoalVectorEnv
 from rewardshare.rewardmodels import RewardModel
@@ -272,13 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     print_table(res)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(res, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, out)
+    out = atomic_write_json(args.out, res)
     print(f"\nwrote {out}")
     return res
 

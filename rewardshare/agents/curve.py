@@ -6,14 +6,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewardshare._atomic import atomic_write_json, atomic_write_text
 from rewardshare._version import __version__
 
 CURVE_FORMAT = "rewardshare.learning_curve"
@@ -28,19 +27,6 @@ TIMING_COLUMNS: tuple[str, ...] = ("wall_time",)
 
 class CurveFormatError(ValueError):
     """A file is not a learning curve of a supported format version."""
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _json_float(x: float) -> float | None:
@@ -137,7 +123,7 @@ class LearningCurve:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".json":
-            _atomic_write(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+            atomic_write_json(path, self.to_dict(), allow_nan=False)
         elif suffix == ".csv":
             buf = io.StringIO()
             buf.write("# " + json.dumps(self._header(), allow_nan=False) + "\n")
@@ -145,7 +131,7 @@ class LearningCurve:
             writer.writerow(COLUMNS)
             for i in range(len(self)):
                 writer.writerow([repr(getattr(self, c)[i]) for c in COLUMNS])
-            _atomic_write(path, buf.getvalue())
+            atomic_write_text(path, buf.getvalue())
         else:
             raise ValueError(f"path={str(path)!r} is not allowed: use a .json or .csv file name")
         return path

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardshare._atomic import atomic_open, atomic_write_text
 from rewardshare.experiments import stats
 from rewardshare.experiments.config import ORACLE_METHODS, BenchConfig
 from rewardshare.experiments.store import ResultStore, atomic_write_json
@@ -82,12 +83,10 @@ def run_metrics(record: dict[str, Any], config: BenchConfig) -> dict[str, Any]:
 def write_csv(rows: list[dict[str, Any]], path: str | os.PathLike[str], columns: tuple[str, ...]) -> Path:
     """Write ``rows`` as CSV atomically (temp file + rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w") as f:
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
     return path
 
 
@@ -448,9 +447,7 @@ def make_report(root: str | os.PathLike[str], n_boot: int = 2000, plots: bool = 
             "sweep_wall_s": float(sum(x["wall_s"] for x in sessions)),
             "units_run": int(sum(x["ran"] for x in sessions))}
     md = markdown_report(agg, config, figures, meta)
-    tmp = root / f".{REPORT_MD}.tmp"
-    tmp.write_text(md)
-    os.replace(tmp, root / REPORT_MD)
+    atomic_write_text(root / REPORT_MD, md)
     paths["report"] = str(root / REPORT_MD)
     paths.update({k: str(root / v) for k, v in figures.items()})
     out = {"config_hash": config.config_hash(), "profile": config.profile, **agg, "meta": meta}

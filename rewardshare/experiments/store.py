@@ -23,18 +23,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from rewardshare import _atomic
 from rewardshare._version import __version__
 from rewardshare.experiments.config import BenchConfig
 
 RUN_FORMAT = "rewardshare.bench.run"
 RUN_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class ConfigMismatchError(ValueError):
@@ -42,7 +40,8 @@ class ConfigMismatchError(ValueError):
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``).
+    """Write ``data`` as a results JSON file (sorted keys, indent 1) atomically: temp file in the same directory,
+    fsync, ``os.replace`` (see :func:`rewardshare._atomic.atomic_write_json`).
 
     Args:
         path: Destination; parent directories are created.
@@ -51,20 +50,7 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be read by others
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _atomic.atomic_write_json(path, data, sort_keys=True)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -92,11 +92,11 @@ def split_count(n: int, weights: Sequence[float]) -> list[int]:
 def _teachers(
     tasks: TaskLike | Sequence[TaskLike],
     seed: int,
-    reward: str | None,
-    noise: float | None,
-    flip_prob: float | None,
-    beta: float | None,
-    teacher_kwargs: Mapping[str, Any] | None,
+    reward: str | None = None,
+    noise: float | None = None,
+    flip_prob: float | None = None,
+    beta: float | None = None,
+    teacher_kwargs: Mapping[str, Any] | None = None,
 ) -> list[Teacher]:
     """Teachers for the tasks: given Teachers are used as they are; GoalTasks get a new Teacher each."""
     if isinstance(tasks, TaskFamily):
@@ -159,6 +159,18 @@ class _Group:
     def cells(self, flat: np.ndarray) -> np.ndarray:
         """int64 ``(..., 2)`` (row, col) of flat cell indices."""
         return np.stack([flat // self.width, flat % self.width], axis=-1).astype(np.int64)
+
+    def step_fields(self, j: int, cell: np.ndarray, action: np.ndarray, next_cell: np.ndarray) -> dict[str, np.ndarray]:
+        """The dataset fields of recorded steps of member ``j`` (any leading shape): ``obs`` and ``next_obs`` from
+        its observation table, ``action``, and ``agent_pos`` / ``next_agent_pos`` from the flat cells."""
+        table = self.obs_tables[j]
+        return {"obs": table[cell], "action": action, "next_obs": table[next_cell],
+                "agent_pos": self.cells(cell), "next_agent_pos": self.cells(next_cell)}
+
+
+def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Join per-(task, ...) parts into dataset arrays, field by field."""
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def _groups(teachers: Sequence[Teacher], env_kwargs: dict[str, Any]) -> list[_Group]:
@@ -330,6 +342,26 @@ def _env_kwargs(obs_mode: str, observe_goal: bool, absorbing_goal: bool, max_ste
             "max_steps": max_steps}
 
 
+def _plan(
+    tasks: TaskLike | Sequence[TaskLike],
+    total: int,
+    seed: int,
+    teacher_options: Mapping[str, float | str | None],
+    teacher_kwargs: Mapping[str, Any] | None,
+    env_options: Mapping[str, Any],
+    check_budgets: bool = True,
+) -> tuple[list[Teacher], list[int], dict[str, Any], list[_Group]]:
+    """What every collector sets up, in one validation order: the teachers, each one's share of ``total`` (checked
+    against its budget unless ``check_budgets`` is False, for collections whose cost is known only afterwards), the
+    env kwargs (from ``env_options``, the arguments of :func:`_env_kwargs`) and the tasks grouped by layout."""
+    teachers = _teachers(tasks, seed, teacher_kwargs=teacher_kwargs, **teacher_options)
+    per_task = _per_task(total, len(teachers))
+    if check_budgets:
+        _check_budgets(teachers, per_task)
+    env_kwargs = _env_kwargs(**env_options)
+    return teachers, per_task, env_kwargs, _groups(teachers, env_kwargs)
+
+
 def _check_expert(epsilon: float, temperature: float | None) -> None:
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
         raise ValueError(f"expert_epsilon={epsilon!r} is not allowed: use a float in [0, 1]")
@@ -396,11 +428,10 @@ def collect_transitions(
     n = _check_int("n", n, 1)
     cov = normalize_coverage(coverage)
     _check_expert(expert_epsilon, expert_temperature)
-    teachers = _teachers(tasks, seed, reward, noise, flip_prob, None, teacher_kwargs)
-    per_task = _per_task(n, len(teachers))
-    _check_budgets(teachers, per_task)
-    env_kwargs = _env_kwargs(obs_mode, observe_goal, absorbing_goal, max_steps)
-    groups = _groups(teachers, env_kwargs)
+    env_options = dict(obs_mode=obs_mode, observe_goal=observe_goal, absorbing_goal=absorbing_goal, max_steps=max_steps)
+    teachers, per_task, env_kwargs, groups = _plan(
+        tasks, n, seed, {"reward": reward, "noise": noise, "flip_prob": flip_prob}, teacher_kwargs, env_options
+    )
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     names = list(cov)
     shares = {k: split_count(per_task[k], [cov[c] for c in names]) for k in range(len(teachers))}
@@ -428,14 +459,10 @@ def collect_transitions(
             if (k, name) not in picked:
                 continue
             group, j, cell, action, next_cell, done = picked[(k, name)]
-            pos, next_pos = group.cells(cell), group.cells(next_cell)
-            table = group.obs_tables[j]
-            parts.append({
-                "obs": table[cell], "action": action, "next_obs": table[next_cell], "done": done,
-                "label": teacher.label(pos, action, next_pos), "task_id": np.full(cell.shape[0], teacher.task.id),
-                "agent_pos": pos, "next_agent_pos": next_pos,
-            })
-    arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+            fields = group.step_fields(j, cell, action, next_cell)
+            label = teacher.label(fields["agent_pos"], action, fields["next_agent_pos"])
+            parts.append({**fields, "done": done, "label": label, "task_id": np.full(cell.shape[0], teacher.task.id)})
+    arrays = _concat(parts)
     meta = _metadata("transitions", teachers, cov, seed, env_id, env_kwargs, n, metadata,
                      expert_epsilon=expert_epsilon, expert_temperature=expert_temperature)
     return Transitions(metadata=meta, **arrays)
@@ -550,11 +577,10 @@ def collect_preferences(
     length = _check_int("segment_length", segment_length, 1)
     cov = normalize_coverage(coverage)
     _check_expert(expert_epsilon, expert_temperature)
-    teachers = _teachers(tasks, seed, reward, None, flip_prob, beta, teacher_kwargs)
-    per_task = _per_task(n, len(teachers))
-    _check_budgets(teachers, per_task)
-    env_kwargs = _env_kwargs(obs_mode, observe_goal, absorbing_goal, max_steps)
-    groups = _groups(teachers, env_kwargs)
+    env_options = dict(obs_mode=obs_mode, observe_goal=observe_goal, absorbing_goal=absorbing_goal, max_steps=max_steps)
+    teachers, per_task, env_kwargs, groups = _plan(
+        tasks, n, seed, {"reward": reward, "flip_prob": flip_prob, "beta": beta}, teacher_kwargs, env_options
+    )
     for group in groups:
         horizon = max_steps if max_steps is not None else 4 * group.layout.height * group.layout.width
         if length > horizon and set(cov) - {"uniform"}:
@@ -587,21 +613,17 @@ def collect_preferences(
                                    for i in range(3))
         order = rng.permutation(cell.shape[0])
         a, b = order[: per_task[k]], order[per_task[k] :]
-        pos, next_pos = group.cells(cell), group.cells(next_cell)
-        label = teacher.prefer(pos[a], action[a], next_pos[a], pos[b], action[b], next_pos[b])
         goal = group.goal_cells[j]
         # terminal and padding steps are "done" in a terminating env; an absorbing env never terminates
         done = ((next_cell == goal) | (cell == goal)) & (not absorbing_goal)
-        table = group.obs_tables[j]
-        part = {"label": label, "task_id": np.full(per_task[k], teacher.task.id)}
-        for side, sel in (("a", a), ("b", b)):
-            part.update({
-                f"obs_{side}": table[cell[sel]], f"action_{side}": action[sel],
-                f"next_obs_{side}": table[next_cell[sel]], f"done_{side}": done[sel],
-                f"agent_pos_{side}": pos[sel], f"next_agent_pos_{side}": next_pos[sel],
-            })
-        parts.append(part)
-    arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        sides = {side: {**group.step_fields(j, cell[sel], action[sel], next_cell[sel]), "done": done[sel]}
+                 for side, sel in (("a", a), ("b", b))}
+        sa, sb = sides["a"], sides["b"]
+        label = teacher.prefer(sa["agent_pos"], sa["action"], sa["next_agent_pos"],
+                               sb["agent_pos"], sb["action"], sb["next_agent_pos"])
+        part = {f"{key}_{side}": value for side, side_fields in sides.items() for key, value in side_fields.items()}
+        parts.append({**part, "label": label, "task_id": np.full(per_task[k], teacher.task.id)})
+    arrays = _concat(parts)
     meta = _metadata("preferences", teachers, cov, seed, env_id, env_kwargs, n, metadata, segment_length=length,
                      expert_epsilon=expert_epsilon, expert_temperature=expert_temperature)
     return Preferences(metadata=meta, **arrays)
@@ -721,12 +743,11 @@ def collect_demonstrations(
             raise ValueError(
                 f"noise_levels holds {x!r}, which is not allowed for noise_kind={noise_kind!r}: use values {allowed}"
             )
-    teachers = _teachers(tasks, seed, reward, None, None, None, teacher_kwargs)
-    per_task = _per_task(total, len(teachers))
-    if by_budget:
-        _check_budgets(teachers, per_task)
-    env_kwargs = _env_kwargs(obs_mode, observe_goal, absorbing_goal, max_steps)
-    groups = _groups(teachers, env_kwargs)
+    env_options = dict(obs_mode=obs_mode, observe_goal=observe_goal, absorbing_goal=absorbing_goal, max_steps=max_steps)
+    # with n_episodes the cost (demonstrated steps) is known only after the rollouts; it is checked then
+    teachers, per_task, env_kwargs, groups = _plan(
+        tasks, total, seed, {"reward": reward}, teacher_kwargs, env_options, check_budgets=by_budget
+    )
     rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
     n_levels = len(levels)
     quota = {k: split_count(per_task[k], [1.0] * n_levels) for k in range(len(teachers))}
@@ -745,14 +766,12 @@ def collect_demonstrations(
     for k, teacher in enumerate(teachers):
         teacher.spend(steps[k])  # one query per demonstrated step
         for lvl, (group, j, cell, action, next_cell, term, success) in kept[k]:
-            pos, next_pos = group.cells(cell), group.cells(next_cell)
-            table = group.obs_tables[j]
-            parts.append({"obs": table[cell], "action": action, "next_obs": table[next_cell], "done": term,
-                          "agent_pos": pos, "next_agent_pos": next_pos,
-                          "task_id": np.full(cell.size, teacher.task.id)})
+            fields = group.step_fields(j, cell, action, next_cell)
+            parts.append({**fields, "done": term, "task_id": np.full(cell.size, teacher.task.id)})
+            ret = teacher.true_reward(fields["agent_pos"], action, fields["next_agent_pos"]).sum()
             ep_parts.append({
                 "episode_task_id": np.array([teacher.task.id]),
-                "episode_return": np.array([teacher.true_reward(pos, action, next_pos).sum()], dtype=np.float32),
+                "episode_return": np.array([ret], dtype=np.float32),
                 "demonstrator_noise": np.array([levels[lvl]], dtype=np.float32),
                 "episode_success": np.array([success]),
             })
@@ -760,8 +779,7 @@ def collect_demonstrations(
         raise ValueError(
             f"budget={budget!r} is too small: no whole episode fits in any task's share; give a larger budget"
         )
-    arrays = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    arrays.update({key: np.concatenate([p[key] for p in ep_parts]) for key in ep_parts[0]})
+    arrays = {**_concat(parts), **_concat(ep_parts)}
     arrays["episode"] = np.repeat(np.arange(len(parts), dtype=np.int64), [p["action"].size for p in parts])
     meta = _metadata("demonstrations", teachers, {"expert": 1.0}, seed, env_id, env_kwargs, sum(steps), metadata,
                      noise_kind=noise_kind, noise_levels=levels,

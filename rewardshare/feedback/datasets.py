@@ -23,7 +23,6 @@ import copy
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from rewardshare._atomic import atomic_open
 from rewardshare._version import __version__
 
 FORMAT_NAME = "rewardshare.feedback"
@@ -50,6 +50,18 @@ class DatasetFormatError(ValueError):
 # -- field specs -----------------------------------------------------------------------------------------------------
 # per field: (dtype, trailing shape); "obs" stands for the observation shape, "L" for the segment length
 _OBS = "obs"
+
+
+def _step_specs(*lead: str) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """The specs of the fields every kind stores per step (``lead``: the leading axes, e.g. ``("N", "L")``)."""
+    return {
+        "obs": ("float32", (*lead, _OBS)),
+        "action": ("int64", lead),
+        "next_obs": ("float32", (*lead, _OBS)),
+        "done": ("bool", lead),
+        "agent_pos": ("int64", (*lead, 2)),
+        "next_agent_pos": ("int64", (*lead, 2)),
+    }
 
 
 def _as_array(name: str, value: Any, dtype: np.dtype | str) -> np.ndarray:
@@ -300,16 +312,8 @@ class FeedbackDataset:
             ) from exc
         arrays = dict(self.arrays())
         arrays[HEADER_KEY] = np.frombuffer(header.encode("utf-8"), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)  # a file object: numpy adds no ".npz" suffix
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)  # a file object: numpy adds no ".npz" suffix
         return path
 
     @classmethod
@@ -427,14 +431,9 @@ class Transitions(FeedbackDataset):
 
     KIND: ClassVar[str] = "transitions"
     SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "obs": ("float32", ("N", _OBS)),
-        "action": ("int64", ("N",)),
-        "next_obs": ("float32", ("N", _OBS)),
-        "done": ("bool", ("N",)),
+        **_step_specs("N"),
         "label": ("float32", ("N",)),
         "task_id": ("U", ("N",)),
-        "agent_pos": ("int64", ("N", 2)),
-        "next_agent_pos": ("int64", ("N", 2)),
     }
 
     obs: np.ndarray
@@ -461,18 +460,7 @@ class Preferences(FeedbackDataset):
 
     KIND: ClassVar[str] = "preferences"
     SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        **{
-            f"{name}_{side}": spec
-            for side in ("a", "b")
-            for name, spec in {
-                "obs": ("float32", ("N", "L", _OBS)),
-                "action": ("int64", ("N", "L")),
-                "next_obs": ("float32", ("N", "L", _OBS)),
-                "done": ("bool", ("N", "L")),
-                "agent_pos": ("int64", ("N", "L", 2)),
-                "next_agent_pos": ("int64", ("N", "L", 2)),
-            }.items()
-        },
+        **{f"{name}_{side}": spec for side in ("a", "b") for name, spec in _step_specs("N", "L").items()},
         "label": ("float32", ("N",)),
         "task_id": ("U", ("N",)),
     }
@@ -535,12 +523,7 @@ class Demonstrations(FeedbackDataset):
 
     KIND: ClassVar[str] = "demonstrations"
     SPECS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
-        "obs": ("float32", ("T", _OBS)),
-        "action": ("int64", ("T",)),
-        "next_obs": ("float32", ("T", _OBS)),
-        "done": ("bool", ("T",)),
-        "agent_pos": ("int64", ("T", 2)),
-        "next_agent_pos": ("int64", ("T", 2)),
+        **_step_specs("T"),
         "task_id": ("U", ("T",)),
         "episode": ("int64", ("T",)),
         "episode_task_id": ("U", ("E",)),

@@ -179,8 +179,10 @@ class BoxFeaturizer(Featurizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.scale
-        x = x.reshape(x.shape[0], -1)
-        if x.dtype != scale.dtype:  # a no-op .to() still costs a dispatch on every reward query
+        # a no-op reshape or .to() still costs a dispatch, and this runs on every reward query
+        if x.dim() != 2:
+            x = x.reshape(x.shape[0], -1)
+        if x.dtype != scale.dtype:
             x = x.to(scale.dtype)
         return torch.addcmul(self.offset, x, scale) if self.normalize else x
 

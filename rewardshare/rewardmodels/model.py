@@ -67,7 +67,8 @@ def _from_numpy(x: ArrayLike | None, integer: bool = False) -> torch.Tensor | No
             arr = arr.astype(np.int64)
         elif arr.dtype != np.float32:
             arr = arr.astype(np.float32)
-    return torch.as_tensor(arr)
+    # shares the array's memory like torch.as_tensor, without its generic dispatch (about 1 us per call)
+    return torch.from_numpy(arr) if arr.dtype.kind in "fiub" else torch.as_tensor(arr)
 
 
 class RewardModel(nn.Module):
@@ -356,8 +357,9 @@ class RewardModel(nn.Module):
                 _from_numpy(done),
                 _from_numpy(context),
             )
-        # an inference tensor never requires grad, so no detach() is needed before numpy()
-        return out.cpu().numpy().astype(np.float32, copy=False)
+        # an inference tensor never requires grad (no detach() needed); .cpu() only when it is elsewhere
+        out = out if out.device.type == "cpu" else out.cpu()
+        return out.numpy().astype(np.float32, copy=False)
 
     # -- spaces, config, copies -----------------------------------------------------------------------------------
     def fits_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> bool:

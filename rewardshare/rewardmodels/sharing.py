@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from gymnasium import spaces
 
+from rewardshare._atomic import atomic_write_bytes, atomic_write_json
 from rewardshare._version import __version__
 from rewardshare.rewardmodels.model import RewardModel
 
@@ -44,18 +45,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class ModelFormatError(ValueError):
     """A saved reward model is missing, corrupted, of another format version, or does not fit."""
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_model(model: RewardModel, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
@@ -84,7 +73,7 @@ def save_model(model: RewardModel, directory: str | os.PathLike[str], metadata: 
     blob = save_bytes(state, metadata={"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)})
     directory.mkdir(parents=True, exist_ok=True)
     # weights first, config (holding their checksum) last: an interrupted save is detected on load
-    _atomic_write_bytes(directory / WEIGHTS_FILE, blob)
+    atomic_write_bytes(directory / WEIGHTS_FILE, blob)
     config = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -100,7 +89,7 @@ def save_model(model: RewardModel, directory: str | os.PathLike[str], metadata: 
         },
         "metadata": meta,
     }
-    _atomic_write_bytes(directory / CONFIG_FILE, json.dumps(config, indent=2, allow_nan=False).encode("utf-8"))
+    atomic_write_json(directory / CONFIG_FILE, config, indent=2, allow_nan=False)
     return directory
 
 

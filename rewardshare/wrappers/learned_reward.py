@@ -17,19 +17,44 @@ EPISODE_INFO_KEYS: tuple[str, ...] = (
 )
 
 
-def make_source_and_transform(
+def build_reward(
     reward_model: Any,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    table_env: Any,
     *,
     normalize: bool,
     scale: float,
     clip: float | None,
     add_env_reward: bool,
     spread_bonus: float,
-) -> tuple[RewardSource, RewardTransform]:
-    """Shared argument handling of the single-env and batched wrappers."""
+    use_table: bool | str | RewardTable,
+    max_table_rows: int,
+) -> tuple[RewardSource, RewardTransform, RewardTable | None]:
+    """The argument handling shared by the single-env and the batched wrappers.
+
+    Args:
+        reward_model, normalize, scale, clip, add_env_reward, spread_bonus, use_table, max_table_rows: As for
+            :class:`LearnedRewardWrapper`.
+        observation_space, action_space: The (single) env's spaces, which the reward must fit.
+        table_env: The env (or vector env) whose states a table enumerates; ``None`` when its sub-envs cannot be
+            inspected (then no table is built).
+
+    Returns:
+        ``(source, transform, table)``; ``table`` is ``None`` when none is built.
+
+    Raises:
+        ValueError: If the model was built for other spaces, on a bad option, or on ``use_table=True`` without a
+            ``table_env``.
+    """
     source = as_reward_source(reward_model, spread_bonus=spread_bonus)
     transform = RewardTransform(normalize=bool(normalize), scale=scale, clip=clip, add_env_reward=bool(add_env_reward))
-    return source, transform
+    source.check_fits(observation_space, action_space)
+    if table_env is not None:
+        return source, transform, build_table(source, table_env, use_table, max_table_rows)
+    if use_table is True and not source.uses_env_reward:
+        raise ValueError("use_table=True is not possible for this vec env: its sub-envs cannot be enumerated")
+    return source, transform, None
 
 
 class LearnedRewardWrapper(gym.Wrapper):
@@ -80,12 +105,12 @@ class LearnedRewardWrapper(gym.Wrapper):
         max_table_rows: int = MAX_TABLE_ROWS,
     ) -> None:
         super().__init__(env)
-        self.source, self.transform = make_source_and_transform(
-            reward_model, normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward,
-            spread_bonus=spread_bonus,
+        self.table: RewardTable | None
+        self.source, self.transform, self.table = build_reward(
+            reward_model, env.observation_space, env.action_space, env, normalize=normalize, scale=scale, clip=clip,
+            add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
+            max_table_rows=max_table_rows,
         )
-        self.source.check_fits(env.observation_space, env.action_space)
-        self.table: RewardTable | None = build_table(self.source, env, use_table, max_table_rows)
         self._identity = self.transform.is_identity
         self._passthrough = self.source.uses_env_reward and self._identity
         self.table_misses = 0

@@ -222,8 +222,12 @@ class ModelReward(RewardSource):
         self.spread_bonus = spread_bonus
         self.observation_space = first.observation_space
         self.action_space = first.action_space
-        self.uses_next_obs = any(bool(getattr(m, "use_next_obs", False)) for m in members)
-        self.uses_done = any(bool(getattr(m, "use_done", False)) for m in members)
+        # per member, whether it reads next_obs / done: fixed at construction, so looked up once, not per step
+        self._reads = [
+            (bool(getattr(m, "use_next_obs", False)), bool(getattr(m, "use_done", False))) for m in members
+        ]
+        self.uses_next_obs = any(r[0] for r in self._reads)
+        self.uses_done = any(r[1] for r in self._reads)
         if len(members) > 1:
             self.name = f"ensemble{len(members)}"
 
@@ -234,20 +238,21 @@ class ModelReward(RewardSource):
                 check(observation_space, action_space)  # the model's own message names both pairs
         super().check_fits(observation_space, action_space)
 
+    def _predict(self, m: Any, reads: tuple[bool, bool], obs, action, next_obs, done) -> np.ndarray:
+        """One member's prediction, float32 ``(B,)``; ``reads`` = (uses next_obs, uses done)."""
+        nxt = next_obs if reads[0] else None
+        dn = done if reads[1] else None
+        return np.asarray(m.predict(obs, action, nxt, dn), dtype=np.float32).reshape(-1)
+
     def member_rewards(self, obs, action, next_obs=None, done=None) -> np.ndarray:
         """Every member's prediction, float32 ``(n_members, B)``."""
-        out = []
-        for m in self.models:
-            nxt = next_obs if getattr(m, "use_next_obs", False) else None
-            dn = done if getattr(m, "use_done", False) else None
-            out.append(np.asarray(m.predict(obs, action, nxt, dn), dtype=np.float32).reshape(-1))
-        return np.stack(out)
+        members = zip(self.models, self._reads, strict=True)
+        return np.stack([self._predict(m, reads, obs, action, next_obs, done) for m, reads in members])
 
     def __call__(self, obs, action, next_obs, done, env_reward, agent_pos=None, next_agent_pos=None):  # noqa: D102
-        r = self.member_rewards(obs, action, next_obs, done)
-        if r.shape[0] == 1:
-            return r[0].astype(np.float64)  # a single model's output, exactly
-        r64 = r.astype(np.float64)
+        if len(self.models) == 1:  # a single model's output, exactly; no stacking on the per-step path
+            return self._predict(self.models[0], self._reads[0], obs, action, next_obs, done).astype(np.float64)
+        r64 = self.member_rewards(obs, action, next_obs, done).astype(np.float64)
         out = r64.mean(axis=0)
         if self.spread_bonus:
             out = out + self.spread_bonus * r64.std(axis=0)

@@ -17,9 +17,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from rewardshare.wrappers.learned_reward import make_source_and_transform
+from rewardshare.wrappers.learned_reward import build_reward
 from rewardshare.wrappers.sources import RewardSource
-from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, build_table, enumerate_states
+from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, enumerate_states
 from rewardshare.wrappers.transform import RewardTransform
 
 #: Up to this many sub-envs, table lookups run row by row in Python (a few numpy calls cost more than 8 dict lookups).
@@ -79,29 +79,45 @@ class _BatchReward:
         return raw if self.transform.is_identity else self.transform.apply(raw, env_reward)
 
 
-def _build_core(
-    reward_model: Any,
-    obs_space: gym.Space,
-    act_space: gym.Space,
-    table_env: Any,
-    *,
-    normalize: bool,
-    scale: float,
-    clip: float | None,
-    add_env_reward: bool,
-    spread_bonus: float,
-    use_table: bool | str,
-    max_table_rows: int,
-) -> _BatchReward:
-    source, transform = make_source_and_transform(
-        reward_model, normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward,
-        spread_bonus=spread_bonus,
-    )
-    source.check_fits(obs_space, act_space)
-    table = build_table(source, table_env, use_table, max_table_rows) if table_env is not None else None
-    if table_env is None and use_table is True and not source.uses_env_reward:
-        raise ValueError("use_table=True is not possible for this vec env: its sub-envs cannot be enumerated")
-    return _BatchReward(source, transform, table)
+class _BatchedRewardMixin:
+    """What both batched wrappers share: building the reward core, the episode bookkeeping arrays, and the core's
+    parts as attributes."""
+
+    core: _BatchReward
+
+    def _init_reward(
+        self, reward_model: Any, observation_space: gym.Space, action_space: gym.Space, table_env: Any,
+        num_envs: int, **options: Any,
+    ) -> None:
+        """Build the core (see :func:`~rewardshare.wrappers.learned_reward.build_reward` for ``options``) and zero
+        the per-sub-env state."""
+        self.core = _BatchReward(*build_reward(reward_model, observation_space, action_space, table_env, **options))
+        self._obs: np.ndarray | None = None
+        self._pos: np.ndarray | None = None
+        self._state: np.ndarray | None = None
+        self._true_ret = np.zeros(num_envs)
+        self._learned_ret = np.zeros(num_envs)
+        self._len = np.zeros(num_envs, dtype=np.int64)
+
+    @property
+    def source(self) -> RewardSource:
+        """The reward source."""
+        return self.core.source
+
+    @property
+    def table(self) -> RewardTable | None:
+        """The fast-path table, if one was built."""
+        return self.core.table
+
+    @property
+    def transform(self) -> RewardTransform:
+        """The post-processing (normalisation statistics live here)."""
+        return self.core.transform
+
+    @property
+    def table_misses(self) -> int:
+        """Transitions the table did not know (computed with a forward instead)."""
+        return self.core.table_misses
 
 
 class _SubEnvView:
@@ -126,7 +142,7 @@ class _SubEnvView:
         return view
 
 
-class LearnedRewardVecEnvWrapper(VecEnvWrapper):
+class LearnedRewardVecEnvWrapper(_BatchedRewardMixin, VecEnvWrapper):
     """A Stable-Baselines3 ``VecEnvWrapper`` that replaces the rewards with a learned reward, batched.
 
     One reward computation per vector step covers every sub-env. At an autoreset SB3 returns the *reset*
@@ -170,39 +186,12 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
         view = _SubEnvView.of(venv)
         if view is not None and enumerate_states(view) is None:
             view = None
-        self.core = _build_core(
-            reward_model, venv.observation_space, venv.action_space, view, normalize=normalize, scale=scale,
-            clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
+        self._init_reward(
+            reward_model, venv.observation_space, venv.action_space, view, self.num_envs, normalize=normalize,
+            scale=scale, clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
             max_table_rows=max_table_rows,
         )
-        self._obs: np.ndarray | None = None
-        self._pos: np.ndarray | None = None
-        self._state: np.ndarray | None = None
         self._actions: np.ndarray | None = None
-        n = self.num_envs
-        self._true_ret = np.zeros(n)
-        self._learned_ret = np.zeros(n)
-        self._len = np.zeros(n, dtype=np.int64)
-
-    @property
-    def source(self) -> RewardSource:
-        """The reward source."""
-        return self.core.source
-
-    @property
-    def table(self) -> RewardTable | None:
-        """The fast-path table, if one was built."""
-        return self.core.table
-
-    @property
-    def transform(self) -> RewardTransform:
-        """The post-processing (normalisation statistics live here)."""
-        return self.core.transform
-
-    @property
-    def table_misses(self) -> int:
-        """Transitions the table did not know (computed with a forward instead)."""
-        return self.core.table_misses
 
     def _reset_positions(self) -> np.ndarray | None:
         infos = getattr(self.venv, "reset_infos", None)
@@ -285,7 +274,7 @@ class LearnedRewardVecEnvWrapper(VecEnvWrapper):
         return obs, rew.astype(np.float32), dones, infos
 
 
-class LearnedRewardVectorWrapper(VectorWrapper):
+class LearnedRewardVectorWrapper(_BatchedRewardMixin, VectorWrapper):
     """A gymnasium ``VectorWrapper`` that replaces the rewards with a learned reward, batched.
 
     Supports gymnasium 1.x ``NEXT_STEP`` autoreset (the default of ``SyncVectorEnv`` and of
@@ -333,39 +322,12 @@ class LearnedRewardVectorWrapper(VectorWrapper):
                 f"autoreset_mode={mode!r} is not supported by LearnedRewardVectorWrapper: use NEXT_STEP or SAME_STEP"
             )
         self.autoreset_mode = mode
-        self.core = _build_core(
-            reward_model, env.single_observation_space, env.single_action_space, env, normalize=normalize,
-            scale=scale, clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
-            max_table_rows=max_table_rows,
+        self._init_reward(
+            reward_model, env.single_observation_space, env.single_action_space, env, self.num_envs,
+            normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus,
+            use_table=use_table, max_table_rows=max_table_rows,
         )
-        n = self.num_envs
-        self._obs: np.ndarray | None = None
-        self._pos: np.ndarray | None = None
-        self._state: np.ndarray | None = None
-        self._autoreset = np.zeros(n, dtype=bool)
-        self._true_ret = np.zeros(n)
-        self._learned_ret = np.zeros(n)
-        self._len = np.zeros(n, dtype=np.int64)
-
-    @property
-    def source(self) -> RewardSource:
-        """The reward source."""
-        return self.core.source
-
-    @property
-    def table(self) -> RewardTable | None:
-        """The fast-path table, if one was built."""
-        return self.core.table
-
-    @property
-    def transform(self) -> RewardTransform:
-        """The post-processing (normalisation statistics live here)."""
-        return self.core.transform
-
-    @property
-    def table_misses(self) -> int:
-        """Transitions the table did not know (computed with a forward instead)."""
-        return self.core.table_misses
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
 
     def _positions(self, infos: dict[str, Any]) -> np.ndarray | None:
         if not self.core.source.uses_positions:
