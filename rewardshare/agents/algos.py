@@ -24,8 +24,19 @@ from stable_baselines3.common.vec_env import VecEnv
 ALGOS: tuple[str, ...] = ("ppo", "dqn")
 
 
+class _SB3Config:
+    """What both configs share: turning their fields into SB3 constructor arguments."""
+
+    def sb3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the SB3 class (``stable_baselines3.PPO`` / ``DQN``): the fields, with ``net_arch``
+        moved into ``policy_kwargs``."""
+        kw = asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
+        kw["policy_kwargs"] = {"net_arch": list(kw.pop("net_arch"))}
+        return kw
+
+
 @dataclass
-class PPOConfig:
+class PPOConfig(_SB3Config):
     """PPO hyperparameters (SB3 names). Defaults solve 9x9 four rooms and maze in ~12k steps with 8 envs.
 
     Attributes:
@@ -54,15 +65,9 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
 
-    def sb3_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``stable_baselines3.PPO``."""
-        kw = asdict(self)
-        kw["policy_kwargs"] = {"net_arch": list(kw.pop("net_arch"))}
-        return kw
-
 
 @dataclass
-class DQNConfig:
+class DQNConfig(_SB3Config):
     """DQN hyperparameters (SB3 names). Defaults solve 9x9 four rooms and maze in ~3-16k steps with 4 envs.
 
     Attributes:
@@ -95,12 +100,6 @@ class DQNConfig:
     exploration_final_eps: float = 0.05
     max_grad_norm: float = 10.0
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
-
-    def sb3_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``stable_baselines3.DQN``."""
-        kw = asdict(self)
-        kw["policy_kwargs"] = {"net_arch": list(kw.pop("net_arch"))}
-        return kw
 
 
 CONFIGS: dict[str, type] = {"ppo": PPOConfig, "dqn": DQNConfig}

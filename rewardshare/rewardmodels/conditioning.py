@@ -21,7 +21,7 @@ from gymnasium import spaces
 
 from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import ReuseMethod, _jsonable, split_by_task, train_per_task
+from rewardshare.rewardmodels.reuse import PerTaskPretrained, split_by_task
 
 Descriptor = Callable[[Any], np.ndarray]
 
@@ -57,7 +57,7 @@ def _goal_of(task: Any) -> tuple[int, int]:
     )
 
 
-class GoalConditioned(ReuseMethod):
+class GoalConditioned(PerTaskPretrained):
     """``R(s, a, phi(task))`` with ``phi`` the normalised goal coordinates (see the module docstring).
 
     Args:
@@ -67,12 +67,8 @@ class GoalConditioned(ReuseMethod):
         width: Grid width; default likewise.
         descriptor: A custom ``phi(task) -> (context_dim,)`` array; default :func:`goal_descriptor` of the task's goal.
         context_dim: Size of ``phi``'s output (2 for the default).
-        steps: Pre-training steps.
-        lr: Pre-training learning rate.
-        items_per_task: Items per task per step.
-        tasks_per_step: Tasks per step (``None``: all).
-        seed: Seeds initialisation and sampling.
-        **model_kwargs: Passed to :class:`RewardModel`.
+        **kwargs: The pre-training settings of :class:`~.reuse.PerTaskPretrained` (``steps``, ``lr``,
+            ``items_per_task``, ``tasks_per_step``, ``seed``); the rest is passed to :class:`RewardModel`.
     """
 
     name = "goal_conditioned"
@@ -86,24 +82,12 @@ class GoalConditioned(ReuseMethod):
         width: int | None = None,
         descriptor: Descriptor | None = None,
         context_dim: int = 2,
-        steps: int = 3000,
-        lr: float = 1e-3,
-        items_per_task: int = 32,
-        tasks_per_step: int | None = None,
-        seed: int = 0,
-        **model_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
-        self.observation_space = observation_space
-        self.action_space = action_space
+        super().__init__(observation_space, action_space, **kwargs)
         self.height, self.width = height, width
         self.custom_descriptor = descriptor
         self.context_dim = int(context_dim)
-        self.steps, self.lr, self.items_per_task, self.seed = int(steps), float(lr), int(items_per_task), int(seed)
-        self.tasks_per_step = tasks_per_step
-        self.model_kwargs = model_kwargs
-        self.model: RewardModel | None = None
-        self.task_ids: list[str] = []
-        self.history: list[float] = []
 
     def descriptor(self, task: Any) -> np.ndarray:
         """``phi(task)``: ``(context_dim,)`` float32.
@@ -147,25 +131,8 @@ class GoalConditioned(ReuseMethod):
         ids = sorted(split_by_task(source))
         by_id = {str(t.id): t for t in (tasks or [])}
         phis = np.stack([self.descriptor(by_id.get(t, t)) for t in ids])
-        model = RewardModel(
-            self.observation_space,
-            self.action_space,
-            context_dim=self.context_dim,
-            learn_context=False,
-            seed=seed,
-            **self.model_kwargs,
-        )
-        self.history = train_per_task(
-            model,
-            source,
-            ids,
-            overrides={"context": torch.as_tensor(phis)},
-            steps=self.steps,
-            lr=self.lr,
-            items_per_task=self.items_per_task,
-            tasks_per_step=self.tasks_per_step,
-            seed=seed,
-        )
+        model = self._new_model(seed, context_dim=self.context_dim, learn_context=False)
+        self._train(model, source, ids, seed, overrides={"context": torch.as_tensor(phis)})
         self.model, self.task_ids = model, ids
         return self
 
@@ -188,16 +155,9 @@ class GoalConditioned(ReuseMethod):
 
     def config(self) -> dict[str, Any]:
         return {
-            "method": self.name,
+            **self._base_config(),
             "descriptor": "custom" if self.custom_descriptor else "goal_coords_normalized",
             "height": self.height,
             "width": self.width,
             "context_dim": self.context_dim,
-            "steps": self.steps,
-            "lr": self.lr,
-            "items_per_task": self.items_per_task,
-            "tasks_per_step": self.tasks_per_step,
-            "seed": self.seed,
-            "n_source_tasks": len(self.task_ids),
-            "model": {k: _jsonable(v) for k, v in self.model_kwargs.items()},
         }

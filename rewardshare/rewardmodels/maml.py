@@ -60,6 +60,7 @@ from rewardshare.rewardmodels.reuse import (
     stack_items,
     vmap_or_loop,
 )
+from rewardshare.rewardmodels.training import train_mode
 
 BACKENDS: tuple[str, ...] = ("func", "higher")
 DEFAULT_BACKEND = "func"
@@ -317,9 +318,7 @@ class MAML(nn.Module):
         sampler = MetaBatchSampler(split_by_task(source), cfg.meta_batch_size, cfg.support_size, cfg.query_size, seed)
         optimizer = torch.optim.Adam(list(self.meta_parameters()), lr=cfg.outer_lr)
         history: list[float] = []
-        was_training = self.model.training
-        self.model.train()
-        try:
+        with train_mode(self.model):
             for it in range(iterations):
                 support, query = sampler.sample()
                 loss = self.meta_loss(support, query, source.loss, source.shared)
@@ -334,8 +333,6 @@ class MAML(nn.Module):
                 history.append(float(loss.detach()))
                 if callback is not None:
                     callback(it, history[-1])
-        finally:
-            self.model.train(was_training)
         return history
 
     # -- adaptation ----------------------------------------------------------------------------------------------

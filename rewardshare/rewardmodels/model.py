@@ -12,7 +12,8 @@ and calls it under ``torch.inference_mode``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,16 @@ def _space_str(space: spaces.Space) -> str:
         low, high = space.low.min(), space.high.max()
         return f"Box(shape={tuple(space.shape)}, dtype={np.dtype(space.dtype)}, low={low}, high={high})"
     return repr(space)
+
+
+@contextmanager
+def _init_rng(seed: int | None) -> Iterator[None]:
+    """Weight initialisation inside the block draws from ``seed`` (``None``: the global RNG's current state); torch's
+    global CPU RNG state is restored afterwards either way."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        yield
 
 
 def _on(x: ArrayLike, device: torch.device) -> torch.Tensor:
@@ -138,7 +149,7 @@ class RewardModel(nn.Module):
         self.action_featurizer: Featurizer = make_featurizer(action_space, normalize=False)
         self._obs_shape = self._element_shape(observation_space)
         self._action_shape = self._element_shape(action_space)
-        # read on every reward query: an isinstance on the space each time is measurable at batch 8
+        # fixed by the space; features() and predict() read it on every reward query
         self._discrete_action = isinstance(action_space, spaces.Discrete)
         self.input_dim = (
             self.obs_featurizer.out_dim * (2 if self.use_next_obs else 1)
@@ -146,9 +157,7 @@ class RewardModel(nn.Module):
             + int(self.use_done)
             + self.context_dim
         )
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(int(seed))
+        with _init_rng(seed):
             layers: list[nn.Module] = []
             width = self.input_dim
             for h in self.hidden_sizes:
@@ -236,9 +245,7 @@ class RewardModel(nn.Module):
 
     def reset_head(self, seed: int | None = None) -> None:
         """Re-initialize the head (a new head on the existing trunk)."""
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(int(seed))
+        with _init_rng(seed):
             self.head.reset_parameters()
 
     # -- inference -----------------------------------------------------------------------------------------------

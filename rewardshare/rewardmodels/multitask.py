@@ -33,12 +33,7 @@ from torch import nn
 
 from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import (
-    ReuseMethod,
-    _jsonable,
-    split_by_task,
-    train_per_task,
-)
+from rewardshare.rewardmodels.reuse import PerTaskPretrained, split_by_task
 
 
 def _task_key(task: Any) -> str | None:
@@ -49,43 +44,10 @@ def _task_key(task: Any) -> str | None:
     return str(getattr(task, "id", "")) or None
 
 
-class _MultiTaskBase(ReuseMethod):
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        *,
-        steps: int = 3000,
-        lr: float = 1e-3,
-        items_per_task: int = 32,
-        tasks_per_step: int | None = None,
-        seed: int = 0,
-        **model_kwargs: Any,
-    ) -> None:
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.steps, self.lr, self.items_per_task, self.seed = int(steps), float(lr), int(items_per_task), int(seed)
-        self.tasks_per_step = tasks_per_step
-        self.model_kwargs = model_kwargs
-        self.model: RewardModel | None = None
-        self.task_ids: list[str] = []
-        self.history: list[float] = []
-
+class _MultiTaskBase(PerTaskPretrained):
     def _index(self, task: Any) -> int | None:
         key = _task_key(task)
         return self.task_ids.index(key) if key in self.task_ids else None
-
-    def _base_config(self) -> dict[str, Any]:
-        return {
-            "method": self.name,
-            "steps": self.steps,
-            "lr": self.lr,
-            "items_per_task": self.items_per_task,
-            "tasks_per_step": self.tasks_per_step,
-            "seed": self.seed,
-            "n_source_tasks": len(self.task_ids),
-            "model": {k: _jsonable(v) for k, v in self.model_kwargs.items()},
-        }
 
 
 class TaskEmbedding(_MultiTaskBase):
@@ -123,28 +85,10 @@ class TaskEmbedding(_MultiTaskBase):
         """Learn the shared network and one embedding per source task."""
         seed = self.seed if seed is None else int(seed)
         ids = sorted(split_by_task(source))
-        model = RewardModel(
-            self.observation_space,
-            self.action_space,
-            context_dim=self.embedding_dim,
-            learn_context=False,
-            seed=seed,
-            **self.model_kwargs,
-        )
+        model = self._new_model(seed, context_dim=self.embedding_dim, learn_context=False)
         gen = torch.Generator().manual_seed(seed)
         emb = nn.Parameter(0.1 * torch.randn(len(ids), self.embedding_dim, generator=gen))
-        self.history = train_per_task(
-            model,
-            source,
-            ids,
-            overrides={"context": emb},
-            extra_params=[emb],
-            steps=self.steps,
-            lr=self.lr,
-            items_per_task=self.items_per_task,
-            tasks_per_step=self.tasks_per_step,
-            seed=seed,
-        )
+        self._train(model, source, ids, seed, overrides={"context": emb}, extra_params=[emb])
         self.model, self.task_ids, self.embeddings = model, ids, emb.detach().clone()
         return self
 
@@ -204,25 +148,15 @@ class SharedTrunkHeads(_MultiTaskBase):
         """Learn the shared trunk and one head per source task."""
         seed = self.seed if seed is None else int(seed)
         ids = sorted(split_by_task(source))
-        model = RewardModel(self.observation_space, self.action_space, seed=seed, **self.model_kwargs)
+        model = self._new_model(seed)
         gen = torch.Generator().manual_seed(seed + 1)
         fan_in = model.feature_dim
         bound = 1.0 / np.sqrt(fan_in)  # nn.Linear's default initialisation, one independent draw per head
         weight = nn.Parameter((torch.rand(len(ids), 1, fan_in, generator=gen) * 2 - 1) * bound)
         bias = nn.Parameter((torch.rand(len(ids), 1, generator=gen) * 2 - 1) * bound)
         model.head.requires_grad_(False)  # the per-task heads replace it during training
-        self.history = train_per_task(
-            model,
-            source,
-            ids,
-            overrides={"head.weight": weight, "head.bias": bias},
-            extra_params=[weight, bias],
-            steps=self.steps,
-            lr=self.lr,
-            items_per_task=self.items_per_task,
-            tasks_per_step=self.tasks_per_step,
-            seed=seed,
-        )
+        self._train(model, source, ids, seed, overrides={"head.weight": weight, "head.bias": bias},
+                    extra_params=[weight, bias])
         model.head.requires_grad_(True)
         self.model, self.task_ids = model, ids
         self.head_weights, self.head_biases = weight.detach().clone(), bias.detach().clone()

@@ -38,6 +38,7 @@ from torch.func import functional_call, vmap
 
 from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
+from rewardshare.rewardmodels.training import train_mode
 
 Batch = dict[str, Tensor]
 LossFn = Callable[[Any, Batch], Tensor]
@@ -681,6 +682,84 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+class PerTaskPretrained(ReuseMethod):
+    """Base of the methods pre-trained with :func:`train_per_task` on every source task, each item with its own
+    task's tensors (task embedding, trunk + heads, goal conditioning): their settings, what pre-training leaves
+    (:attr:`model`, :attr:`task_ids`, :attr:`history`) and the shared part of their :meth:`config`.
+
+    Args:
+        observation_space: The env's observation space.
+        action_space: The env's action space.
+        steps: Pre-training steps.
+        lr: Pre-training learning rate.
+        items_per_task: Items per task per step.
+        tasks_per_step: Tasks per step (``None``: all).
+        seed: Seeds initialisation and sampling.
+        **model_kwargs: Passed to :class:`RewardModel`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        *,
+        steps: int = 3000,
+        lr: float = 1e-3,
+        items_per_task: int = 32,
+        tasks_per_step: int | None = None,
+        seed: int = 0,
+        **model_kwargs: Any,
+    ) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.steps, self.lr, self.items_per_task, self.seed = int(steps), float(lr), int(items_per_task), int(seed)
+        self.tasks_per_step = tasks_per_step
+        self.model_kwargs = model_kwargs
+        self.model: RewardModel | None = None
+        self.task_ids: list[str] = []
+        self.history: list[float] = []
+
+    def _new_model(self, seed: int, **kwargs: Any) -> RewardModel:
+        """A fresh model of this method's spaces and ``model_kwargs`` (plus ``kwargs``, e.g. a context)."""
+        return RewardModel(self.observation_space, self.action_space, seed=seed, **kwargs, **self.model_kwargs)
+
+    def _train(
+        self,
+        model: RewardModel,
+        source: Objective,
+        task_ids: Sequence[str],
+        seed: int,
+        overrides: Mapping[str, Tensor],
+        extra_params: Iterable[nn.Parameter] = (),
+    ) -> list[float]:
+        """:func:`train_per_task` with this method's settings; returns (and keeps in :attr:`history`) the losses."""
+        self.history = train_per_task(
+            model,
+            source,
+            task_ids,
+            overrides=overrides,
+            extra_params=extra_params,
+            steps=self.steps,
+            lr=self.lr,
+            items_per_task=self.items_per_task,
+            tasks_per_step=self.tasks_per_step,
+            seed=seed,
+        )
+        return self.history
+
+    def _base_config(self) -> dict[str, Any]:
+        return {
+            "method": self.name,
+            "steps": self.steps,
+            "lr": self.lr,
+            "items_per_task": self.items_per_task,
+            "tasks_per_step": self.tasks_per_step,
+            "seed": self.seed,
+            "n_source_tasks": len(self.task_ids),
+            "model": {k: _jsonable(v) for k, v in self.model_kwargs.items()},
+        }
+
+
 # ------------------------------------------------------------------------------------------------ budget selection
 @dataclass
 class BudgetSelection:
@@ -881,9 +960,7 @@ def train_per_task(
     rng = np.random.default_rng(seed)
     history: list[float] = []
     n_tasks = len(ids) if tasks_per_step is None else min(int(tasks_per_step), len(ids))
-    was_training = model.training
-    model.train()
-    try:
+    with train_mode(model):
         for step in range(int(steps)):
             pick = np.sort(rng.choice(len(ids), size=n_tasks, replace=False))
             items = stack_items([draw_items(groups[ids[i]], items_per_task, rng) for i in pick])
@@ -896,6 +973,4 @@ def train_per_task(
             loss.backward()
             optimizer.step()
             history.append(float(loss.detach()))
-    finally:
-        model.train(was_training)
     return history

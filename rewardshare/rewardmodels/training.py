@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +14,21 @@ import torch
 from torch import nn
 
 from rewardshare.rewardmodels.losses import Objective, make_loss
+
+
+@contextmanager
+def train_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in training mode for the block, then back in the mode it had (also when the block raises).
+
+    Yields:
+        ``model``.
+    """
+    was_training = model.training
+    model.train()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @dataclass
@@ -162,63 +178,61 @@ def fit(
     best_state: dict[str, torch.Tensor] | None = None
     best_val = math.inf
     bad_epochs = 0
-    was_training = model.training
-    model.train()
     start = time.perf_counter()
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_epochs, desc=f"fit {objective.kind}", unit="epoch")
-    try:
-        for epoch in range(max_epochs):
-            losses = []
-            for batch in train_obj.batches(batch_size, generator):
-                value = train_obj.loss(model, batch)
-                if not torch.isfinite(value):
-                    raise FloatingPointError(
-                        f"the {objective.kind!r} loss became {value.item()} at epoch {epoch}, step {result.steps} "
-                        f"(lr={lr}): lower lr, set max_grad_norm, or check the data for extreme values"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                value.backward()
-                if max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(param_list, max_grad_norm)
-                optimizer.step()
-                losses.append(float(value.detach()))
-                result.steps += 1
+    with train_mode(model):
+        try:
+            for epoch in range(max_epochs):
+                losses = []
+                for batch in train_obj.batches(batch_size, generator):
+                    value = train_obj.loss(model, batch)
+                    if not torch.isfinite(value):
+                        raise FloatingPointError(
+                            f"the {objective.kind!r} loss became {value.item()} at epoch {epoch}, step {result.steps} "
+                            f"(lr={lr}): lower lr, set max_grad_norm, or check the data for extreme values"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    value.backward()
+                    if max_grad_norm is not None:
+                        nn.utils.clip_grad_norm_(param_list, max_grad_norm)
+                    optimizer.step()
+                    losses.append(float(value.detach()))
+                    result.steps += 1
+                    if steps is not None and result.steps >= steps:
+                        break
+                result.epochs = epoch + 1
+                result.train_loss.append(float(np.mean(losses)))
+                val = None
+                if val_obj is not None:
+                    with torch.no_grad():
+                        val = float(val_obj.loss(model, val_obj.batch()))
+                    result.val_loss.append(val)
+                    if val < best_val:
+                        best_val, bad_epochs, result.best_epoch = val, 0, epoch
+                        if restore_best:
+                            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    else:
+                        bad_epochs += 1
+                else:
+                    result.best_epoch = epoch
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(train=f"{result.train_loss[-1]:.4g}", val="-" if val is None else f"{val:.4g}")
+                if callback is not None and callback(epoch, result.train_loss[-1], val):
+                    result.stopped_early = True
+                    break
+                if patience is not None and bad_epochs >= patience:
+                    result.stopped_early = True
+                    break
                 if steps is not None and result.steps >= steps:
                     break
-            result.epochs = epoch + 1
-            result.train_loss.append(float(np.mean(losses)))
-            val = None
-            if val_obj is not None:
-                with torch.no_grad():
-                    val = float(val_obj.loss(model, val_obj.batch()))
-                result.val_loss.append(val)
-                if val < best_val:
-                    best_val, bad_epochs, result.best_epoch = val, 0, epoch
-                    if restore_best:
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad_epochs += 1
-            else:
-                result.best_epoch = epoch
+        finally:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(train=f"{result.train_loss[-1]:.4g}", val="-" if val is None else f"{val:.4g}")
-            if callback is not None and callback(epoch, result.train_loss[-1], val):
-                result.stopped_early = True
-                break
-            if patience is not None and bad_epochs >= patience:
-                result.stopped_early = True
-                break
-            if steps is not None and result.steps >= steps:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-        model.train(was_training)
+                bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start

@@ -1,4 +1,5 @@
-"""Small feedback datasets on tiny grids, built directly from the teacher and the planner (fast, deterministic).
+"""Small feedback datasets on tiny grids, built directly from the teacher and the planner (fast, deterministic),
+and the task family and helpers the reuse tests (test_reuse.py, test_maml.py) share.
 
 Imported by the rewardmodels tests as ``from rm_data import ...`` (pytest puts this folder on sys.path).
 """
@@ -6,11 +7,20 @@ Imported by the rewardmodels tests as ``from rm_data import ...`` (pytest puts t
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from rewardshare.envs import GoalTask, optimal_actions, transition_table
+from rewardshare.envs import GoalTask, TaskFamily, optimal_actions, transition_table
 from rewardshare.feedback import Demonstrations, Preferences, Teacher, Transitions
 
 TINY = GoalTask("open", 5, (4, 4))
+#: The reuse tests' task family: 5x5 open grid, its train split for source tasks, held_out for targets.
+FAMILY = TaskFamily("open", 5)
+
+
+def loss_of(objective, model) -> float:
+    """``objective``'s loss of ``model`` as a float, without building a graph."""
+    with torch.no_grad():
+        return float(objective(model))
 
 
 def _step(task: GoalTask, pos: np.ndarray, action: np.ndarray) -> np.ndarray:

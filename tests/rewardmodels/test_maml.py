@@ -5,27 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from rm_data import FAMILY, loss_of
 
-from rewardshare.envs import TaskFamily
 from rewardshare.feedback import collect_demonstrations, collect_preferences, collect_transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
 from rewardshare.rewardmodels import reuse as reuse_mod
 from rewardshare.rewardmodels.maml import MAML, MAMLConfig, MAMLMethod, MetaBatchSampler
 from rewardshare.rewardmodels.reuse import AdaptationBudget, split_by_task
-
-FAMILY = TaskFamily("open", 5)
-
-
-@pytest.fixture(scope="module")
-def spaces_():
-    env = FAMILY.train[0].make_env()
-    return env.observation_space, env.action_space
-
-
-@pytest.fixture(scope="module")
-def labels():
-    # every (cell, action) pair of every train task once: 100 labels per task
-    return make_loss("mse", collect_transitions(list(FAMILY.train), 100 * len(FAMILY.train), seed=0))
 
 
 def _model(spaces_, seed=0, **kw):
@@ -160,7 +146,7 @@ def test_adapt_returns_a_new_reward_model_and_leaves_the_meta_model(spaces_, lab
         assert torch.equal(v, before[k])
     batch = target.batch()
     torch.testing.assert_close(unchanged(batch["obs"], batch["action"]), maml.model(batch["obs"], batch["action"]))
-    assert _loss(target, adapted) < _loss(target, maml.model)
+    assert loss_of(target, adapted) < loss_of(target, maml.model)
 
 
 def test_adapt_validates_its_arguments(spaces_, labels):
@@ -171,11 +157,6 @@ def test_adapt_validates_its_arguments(spaces_, labels):
         maml.adapt(labels.subset([0, 1]), lr_scale=0)
     with pytest.raises(ValueError, match="target 0 is empty"):
         maml.adapt(labels.subset(np.zeros(0, dtype=np.int64)))
-
-
-def _loss(objective, model) -> float:
-    with torch.no_grad():
-        return float(objective(model))
 
 
 def test_meta_training_lowers_the_held_out_query_loss(spaces_, labels):
@@ -200,8 +181,8 @@ def test_meta_training_lowers_the_held_out_query_loss(spaces_, labels):
             support = pool.subset(np.random.default_rng(seed).choice(100, 8, replace=False))
             model = method.adapt(support, AdaptationBudget(steps=3, lr=1.0), task)
             assert model.metadata["reuse"]["method"] == "meta_sgd"
-            start.append(_loss(pool, method.start_model()))
-            adapted.append(_loss(pool, model))
-            scratch.append(_loss(pool, untrained))
+            start.append(loss_of(pool, method.start_model()))
+            adapted.append(loss_of(pool, model))
+            scratch.append(loss_of(pool, untrained))
     assert np.mean(adapted) < np.mean(start) - 0.1
     assert np.mean(adapted) < np.mean(scratch) - 0.2

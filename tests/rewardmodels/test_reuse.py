@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from rm_data import FAMILY, loss_of
 
-from rewardshare.envs import TaskFamily
 from rewardshare.feedback import collect_demonstrations, collect_preferences, collect_transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
 from rewardshare.rewardmodels.conditioning import GoalConditioned, goal_descriptor
@@ -28,30 +28,13 @@ from rewardshare.rewardmodels.reuse import (
 from rewardshare.rewardmodels.sharing import load_model
 from rewardshare.rewardmodels.transfer import Transfer, trainable_for_freeze
 
-FAMILY = TaskFamily("open", 5)
 SMALL = {"hidden_sizes": (32, 32)}
-
-
-@pytest.fixture(scope="module")
-def spaces_():
-    env = FAMILY.train[0].make_env()
-    return env.observation_space, env.action_space
-
-
-@pytest.fixture(scope="module")
-def labels():
-    return make_loss("mse", collect_transitions(list(FAMILY.train), 100 * len(FAMILY.train), seed=0))
 
 
 @pytest.fixture(scope="module")
 def pools():
     """Every held-out task with 100 labels (the 'known answer': the teacher's dense reward)."""
     return [(t, make_loss("mse", collect_transitions(t, 100, seed=11))) for t in FAMILY.held_out]
-
-
-def _loss(objective, model) -> float:
-    with torch.no_grad():
-        return float(objective(model))
 
 
 def _constant_tasks(values: dict[str, float], n: int = 40) -> object:
@@ -116,11 +99,11 @@ def test_finetune_trains_only_the_chosen_parameters_and_reports_checkpoints(spac
         lr=1e-2,
         params=("head",),
         checkpoints=[0, 10, 20],
-        on_checkpoint=lambda step, m: seen.append((step, _loss(pool, m))),
+        on_checkpoint=lambda step, m: seen.append((step, loss_of(pool, m))),
     )
     assert [s for s, _ in seen] == [0, 10, 20]
-    assert seen[0][1] == pytest.approx(_loss(pool, model)) and seen[-1][1] == pytest.approx(_loss(pool, out))
-    assert _loss(pool, out) < _loss(pool, model)
+    assert seen[0][1] == pytest.approx(loss_of(pool, model)) and seen[-1][1] == pytest.approx(loss_of(pool, out))
+    assert loss_of(pool, out) < loss_of(pool, model)
     for (name, a), (_, b) in zip(model.named_parameters(), out.named_parameters(), strict=True):
         assert torch.equal(a, b) == (not name.startswith("head")), name
     with pytest.raises(ValueError, match="target 0 is empty"):
@@ -139,7 +122,7 @@ def test_per_task_losses_pair_each_task_with_its_own_row(spaces_):
     for i, t in enumerate(("a", "b", "c")):
         m = model.clone()
         m.set_context(rows[i])
-        assert float(got[i].detach()) == pytest.approx(_loss(groups[t], m), rel=1e-5)
+        assert float(got[i].detach()) == pytest.approx(loss_of(groups[t], m), rel=1e-5)
     swapped = per_task_losses(model, objective.loss, items, overrides={"context": rows.flip(0)})
     assert not torch.allclose(got, swapped)
 
@@ -235,16 +218,16 @@ def test_each_method_learns_a_held_out_task_better_than_an_untrained_model(space
         target = pool.subset(np.random.default_rng(0).choice(len(pool), 16, replace=False))
         model = method.adapt(target, BUDGETS[name], task)
         assert isinstance(model, RewardModel) and model.metadata["reuse"]["method"] == name
-        adapted.append(_loss(pool, model))
-        base.append(_loss(pool, untrained))
+        adapted.append(loss_of(pool, model))
+        base.append(loss_of(pool, untrained))
     assert np.mean(adapted) < np.mean(base) - 0.3, (np.mean(adapted), np.mean(base))
 
 
 def test_goal_conditioning_is_good_zero_shot(pretrained, pools):
     method = pretrained["goal_conditioned"]
     scratch = pretrained["scratch"]
-    zero_shot = [_loss(pool, method.start_model(task)) for task, pool in pools]
-    untrained = [_loss(pool, scratch.start_model(task)) for task, pool in pools]
+    zero_shot = [loss_of(pool, method.start_model(task)) for task, pool in pools]
+    untrained = [loss_of(pool, scratch.start_model(task)) for task, pool in pools]
     assert np.mean(zero_shot) < 0.6 * np.mean(untrained)
 
 
@@ -303,7 +286,7 @@ def test_every_method_adapts_with_preferences_and_maxent_irl(pretrained, other_t
         else AdaptationBudget(15, 1e-2, BUDGETS[name].params, BUDGETS[name].prior_weight)
     )
     adapted = method.adapt(target, budget, task)
-    assert _loss(target, adapted) < _loss(target, method.start_model(task))
+    assert loss_of(target, adapted) < loss_of(target, method.start_model(task))
 
 
 def test_multitask_pretraining_accepts_preferences(spaces_):
@@ -314,7 +297,7 @@ def test_multitask_pretraining_accepts_preferences(spaces_):
 
 # ---------------------------------------------------------------------------------------------------- budgets
 def _epic_free_score(pool):
-    return lambda model, task: _loss(pool, model)
+    return lambda model, task: loss_of(pool, model)
 
 
 def test_select_budget_never_prefers_adaptation_that_hurts(pretrained, labels):
@@ -418,7 +401,7 @@ def test_a_diverging_run_raises_or_stops_at_its_last_finite_weights(spaces_, poo
     )
     assert "adaptation_stopped_at_step" not in gentle.metadata
     assert 0 < wild.metadata["adaptation_stopped_at_step"] < 60
-    assert all(torch.isfinite(p).all() for p in wild.parameters()) and np.isfinite(_loss(target, wild))
+    assert all(torch.isfinite(p).all() for p in wild.parameters()) and np.isfinite(loss_of(target, wild))
     torch.testing.assert_close(
         gentle.head.weight, finetune_many([model], [target], steps=60, lr=1e-3, rates=rates)[0].head.weight
     )
@@ -430,7 +413,7 @@ def test_transfer_from_one_source_task_or_an_existing_model(spaces_, labels):
     own = split_by_task(labels)[source_id]
     other = split_by_task(labels)[FAMILY.train[4].id]
     model = method.start_model()
-    assert _loss(own, model) < 0.5 * _loss(other, model)  # it learned its one source task, not the pool
+    assert loss_of(own, model) < 0.5 * loss_of(other, model)  # it learned its one source task, not the pool
     assert model.metadata["reuse_pretrain"]["source_tasks"] == [source_id]
     reused = Transfer.from_model(model, freeze="trunk")
     assert reused.candidate_params() == [("head",)]
