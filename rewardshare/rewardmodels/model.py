@@ -46,11 +46,13 @@ def _space_str(space: spaces.Space) -> str:
 
 @contextmanager
 def _init_rng(seed: int | None) -> Iterator[None]:
-    """Weight initialisation inside the block draws from ``seed`` (``None``: the global RNG's current state); torch's
-    global CPU RNG state is restored afterwards either way."""
+    """Weight initialisation inside the block draws from ``seed``, leaving torch's global CPU RNG state untouched;
+    with ``None`` it draws from (and advances) the global RNG, so two unseeded models differ."""
+    if seed is None:
+        yield
+        return
     with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(int(seed))
+        torch.manual_seed(int(seed))
         yield
 
 

@@ -189,3 +189,11 @@ def test_device_follows_to():
     model = RewardModel(env.observation_space, env.action_space, context_dim=2).to("meta")
     assert model.device == torch.device("meta") and model.context.device == torch.device("meta")
     assert model.obs_featurizer.scale.device == torch.device("meta")
+
+
+def test_unseeded_models_differ_and_seeded_models_repeat():
+    obs, act = spaces.Box(0.0, 7.0, (2,)), spaces.Discrete(4)
+    a, b = RewardModel(obs, act), RewardModel(obs, act)
+    assert not torch.equal(a.head.weight, b.head.weight)  # seed=None draws from the global RNG, which advances
+    c, d = RewardModel(obs, act, seed=3), RewardModel(obs, act, seed=3)
+    assert torch.equal(c.head.weight, d.head.weight)
