@@ -185,28 +185,11 @@ class Scorer:
         teacher = Teacher(task)
         self.full_teacher = reward_tensor(teacher.true_reward, self.mdp)
         self.teacher_sa = transition_rewards(self.full_teacher, self.mdp)
-        n_states, n_actions = self.mdp.next_state.shape
-        obs = torch.as_tensor(self.mdp.obs)
-        state = torch.arange(n_states).repeat_interleave(n_actions)
-        nxt = torch.as_tensor(self.mdp.next_state.reshape(-1))
-        self.inputs = (
-            obs[state],
-            torch.arange(n_actions).repeat(n_states),
-            obs[nxt],
-            torch.as_tensor(self.mdp.done.reshape(-1)),
-        )
-        self.shape = (n_states, n_actions)
 
     def __call__(self, model: RewardModel) -> tuple[float, float]:
         """``(epic, mse)``."""
-        if model.use_next_obs or model.use_done:
-            full = reward_tensor(model, self.mdp)  # the model reads s': evaluate every (s, a, s')
-            sa = transition_rewards(full, self.mdp)
-        else:
-            # R(s, a) does not depend on s', so the full (s, a, s') tensor is R broadcast: same values, 64x cheaper
-            with torch.inference_mode():
-                sa = model(*self.inputs).double().numpy().reshape(self.shape)
-            full = np.broadcast_to(sa[:, :, None], (*self.shape, self.shape[0]))
+        full = reward_tensor(model, self.mdp)
+        sa = transition_rewards(full, self.mdp)
         return epic_from_tensors(full, self.full_teacher, self.mdp), float(np.mean((sa - self.teacher_sa) ** 2))
 
 

@@ -107,34 +107,53 @@ def reward_tensor(
         chunk: Model batch size.
 
     Returns:
-        float64 ``(S, 4, S)``.
+        float64 ``(S, 4, S)`` (a read-only broadcast view for a model that reads neither ``next_obs`` nor ``done``).
     """
     n_states, n_actions = mdp.next_state.shape
+    state_action = not (getattr(reward, "use_next_obs", True) or getattr(reward, "use_done", True))
+    if isinstance(reward, nn.Module) and state_action:
+        # R(s, a) ignores s' and done, so the full tensor is R(s, a) broadcast over s': same values, S times fewer
+        # forwards. s' = T(s, a) and its done flag are passed only to fill the (ignored) arguments.
+        s, a = (x.reshape(-1) for x in np.meshgrid(np.arange(n_states), np.arange(n_actions), indexing="ij"))
+        sa = _model_values(reward, mdp, s, a, mdp.next_state.reshape(-1), context, chunk)
+        return np.broadcast_to(sa.reshape(n_states, n_actions, 1), (n_states, n_actions, n_states))
     s, a, s2 = (x.reshape(-1) for x in np.meshgrid(
         np.arange(n_states), np.arange(n_actions), np.arange(n_states), indexing="ij"
     ))
     if isinstance(reward, nn.Module):
-        goal = mdp.goal_state
-        done = (s2 == goal) & (s != goal)
-        obs = torch.as_tensor(mdp.obs)
-        device = _device(reward)
-        obs = obs.to(device)
-        ctx = None if context is None else torch.as_tensor(np.asarray(context, dtype=np.float32), device=device)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(s), chunk):
-                sl = slice(start, start + chunk)
-                idx_s = torch.as_tensor(s[sl], device=device)
-                idx_s2 = torch.as_tensor(s2[sl], device=device)
-                r = call_reward(
-                    reward, obs[idx_s], torch.as_tensor(a[sl], device=device), obs[idx_s2],
-                    torch.as_tensor(done[sl], device=device), ctx,
-                )
-                out.append(r.detach().double().cpu().numpy())
-        values = np.concatenate(out)
+        values = _model_values(reward, mdp, s, a, s2, context, chunk)
     else:
         values = np.asarray(reward(mdp.cells[s], a.astype(np.int64), mdp.cells[s2]), dtype=np.float64)
     return values.reshape(n_states, n_actions, n_states)
+
+
+def _model_values(
+    model: nn.Module,
+    mdp: GridMDP,
+    s: np.ndarray,
+    a: np.ndarray,
+    s2: np.ndarray,
+    context: np.ndarray | torch.Tensor | None,
+    chunk: int,
+) -> np.ndarray:
+    """The model's reward of the flat state-index triples ``(s, a, s2)``, float64 ``(N,)``."""
+    goal = mdp.goal_state
+    done = (s2 == goal) & (s != goal)
+    device = _device(model)
+    obs = torch.as_tensor(mdp.obs).to(device)
+    ctx = None if context is None else torch.as_tensor(np.asarray(context, dtype=np.float32), device=device)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(s), chunk):
+            sl = slice(start, start + chunk)
+            idx_s = torch.as_tensor(s[sl], device=device)
+            idx_s2 = torch.as_tensor(s2[sl], device=device)
+            r = call_reward(
+                model, obs[idx_s], torch.as_tensor(a[sl], device=device), obs[idx_s2],
+                torch.as_tensor(done[sl], device=device), ctx,
+            )
+            out.append(r.detach().double().cpu().numpy())
+    return np.concatenate(out)
 
 
 def transition_rewards(full: np.ndarray, mdp: GridMDP) -> np.ndarray:

@@ -145,3 +145,22 @@ def test_heatmap_is_written_and_matches_the_reward_grid(tmp_path):
     fig = plot_reward_heatmap(RewardModel(env.observation_space, env.action_space, seed=0), FOUR_ROOMS,
                               path=tmp_path / "heat.png", title="untrained")
     assert (tmp_path / "heat.png").stat().st_size > 5000 and len(fig.axes) == 5  # 4 actions + colorbar
+
+
+def test_state_action_models_are_broadcast_with_the_same_values():
+    """A model reading neither s' nor done is evaluated on S x A and broadcast; the values equal the full pass."""
+    env = FOUR_ROOMS.make_env()
+    model = RewardModel(env.observation_space, env.action_space, seed=0)
+
+    class Opaque(torch.nn.Module):  # hides use_next_obs/use_done, so reward_tensor takes the full (s, a, s') path
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, *args, **kwargs):
+            return self.inner(*args, **kwargs)
+
+    mdp = grid_mdp(FOUR_ROOMS, model)
+    fast, full = reward_tensor(model, mdp), reward_tensor(Opaque(), mdp)
+    assert fast.shape == full.shape == (mdp.n_states, 4, mdp.n_states)
+    np.testing.assert_allclose(fast, full, rtol=0, atol=1e-6)
