@@ -115,9 +115,7 @@ class TrueRewardEvaluator:
                     still.append(k)
             active = still
         for k in active:  # cut off by the safety cap: count as failures, with what they earned so far
-            env = self.envs[k]
-            true_ret[k], learned_ret[k] = env._true_return, env._learned_return
-            length[k] = env._length
+            true_ret[k], learned_ret[k], length[k] = self.envs[k].episode_so_far
             success[k] = False
         known = [s for s in success if s is not None]
         return EvalResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
@@ -25,6 +26,21 @@ _INT_TYPES = frozenset(
 def task_id_for(layout: Layout, goal: Cell) -> str:
     """The stable id of the task "reach ``goal`` on ``layout``", e.g. ``"open-8x8/g7_7"``."""
     return f"{layout.name}/g{goal[0]}_{goal[1]}"
+
+
+_GOAL_IN_ID = re.compile(r"/g(\d+)_(\d+)$")
+
+
+def goal_from_task_id(task_id: str) -> Cell:
+    """The goal cell encoded in a task id such as ``"open-8x8/g7_7"`` (the inverse of :func:`task_id_for`).
+
+    Raises:
+        ValueError: If the id does not end in ``/g<row>_<col>``.
+    """
+    match = _GOAL_IN_ID.search(str(task_id))
+    if not match:
+        raise ValueError(f"task_id={task_id!r} does not name a goal (expected '<layout>/g<row>_<col>'); pass tasks=")
+    return int(match.group(1)), int(match.group(2))
 
 
 def _check_cell(name: str, value: Any, layout: Layout) -> Cell:

@@ -213,6 +213,12 @@ class GridGoalVectorEnv(VectorEnv):
         return self._pos.take(self._goal_idx, axis=0)
 
     @property
+    def prototype(self) -> GridGoalEnv:
+        """A :class:`GridGoalEnv` built with this env's arguments: the layout, observation mode and dynamics every
+        sub-env shares (its own goal and agent play no part in the sub-envs; read it, do not step it)."""
+        return self._proto
+
+    @property
     def agent_positions(self) -> np.ndarray:
         """The agent cell of every sub-env, int64 ``(num_envs, 2)``."""
         return self._pos4.take(self._s4, axis=0)

@@ -8,15 +8,15 @@ used to evaluate learned rewards and as an oracle for agents.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from rewardshare.envs.layouts import Cell, Layout
-from rewardshare.envs.planner import N_ACTIONS, distances_to, move, transition_table
+from rewardshare.envs.layouts import Cell
+from rewardshare.envs.mdp import goal_distances, layout_transitions
+from rewardshare.envs.planner import N_ACTIONS, move
 from rewardshare.envs.tasks import GoalTask
 
 REWARD_KINDS: tuple[str, ...] = ("dense", "sparse")
@@ -48,22 +48,6 @@ class BudgetExhausted(RuntimeError):
             f"teacher budget exhausted: asked for {requested} queries but only {remaining} of budget={budget} are left "
             f"(spent {budget - remaining}); give the Teacher a larger budget or ask for fewer items"
         )
-
-
-@functools.lru_cache(maxsize=64)
-def _transition_table(layout: Layout) -> np.ndarray:
-    """The layout's next-cell table, built once per layout (teachers of one family share it); read-only."""
-    table = transition_table(layout)
-    table.flags.writeable = False
-    return table
-
-
-@functools.lru_cache(maxsize=4096)
-def _distances(layout: Layout, goal: Cell) -> np.ndarray:
-    """BFS distances to ``goal``, cached per (layout, goal); read-only."""
-    dist = distances_to(layout, goal)
-    dist.flags.writeable = False
-    return dist
 
 
 def _check_prob(name: str, value: Any) -> float:
@@ -207,9 +191,10 @@ class Teacher:
         layout = self.layout = task.resolve_layout()
         self.goal: Cell = task.goal
         h, w = layout.height, layout.width
-        self._dist = _distances(layout, self.goal)  # (H, W), -1 on walls and unreachable cells
+        # cached per (layout, goal) and per layout: the teachers of a family share them
+        self._dist = goal_distances(layout, self.goal)  # (H, W), -1 on walls and unreachable cells
         #: int64 (H*W, 4): flat index of the cell each action leads to (the layout's dynamics), read-only
-        self.next_table = _transition_table(layout)
+        self.next_table = layout_transitions(layout)
         flat_dist = self._dist.reshape(-1).astype(np.float64)
         reach = np.where(flat_dist >= 0, flat_dist, np.inf)
         #: BFS distance after each action, (H*W, 4); inf where the goal cannot be reached

@@ -34,10 +34,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rewardshare.envs import GoalTask, GridGoalEnv
-from rewardshare.envs.grid_env import OBS_MODES
+from rewardshare.envs import OBS_MODES, GoalTask, GridGoalEnv, GridMDP, grid_env_of
 from rewardshare.rewardmodels.featurizers import spaces_equal
-from rewardshare.rewardmodels.irl import GridMDP, _unwrap_grid_env
 from rewardshare.rewardmodels.losses import PreferenceObjective, call_reward
 
 CellReward = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -76,7 +74,7 @@ def env_for(target: Any, observation_space: spaces.Space | None = None) -> GridG
             f"no observation mode of task {target.id!r} gives observation_space={observation_space}; "
             f"the task's env offers {tried}"
         )
-    return _unwrap_grid_env(target)
+    return grid_env_of(target)
 
 
 def grid_mdp(target: Any, model: nn.Module | CellReward | None = None) -> GridMDP:

@@ -22,124 +22,14 @@ trajectory likelihood are constant under known deterministic dynamics). Choices,
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from rewardshare.envs import GridGoalEnv, Layout, transition_table
-from rewardshare.envs.layouts import Cell
+from rewardshare.envs import Cell, GridMDP, env_from_metadata, goal_from_task_id, grid_env_of
 from rewardshare.rewardmodels.losses import Batch, Objective, RewardFn, _field, _task_index, call_reward
-
-_GOAL_IN_ID = re.compile(r"/g(\d+)_(\d+)$")
-
-
-def goal_from_task_id(task_id: str) -> Cell:
-    """The goal cell encoded in a task id such as ``"open-8x8/g7_7"``.
-
-    Raises:
-        ValueError: If the id does not end in ``/g<row>_<col>``.
-    """
-    match = _GOAL_IN_ID.search(str(task_id))
-    if not match:
-        raise ValueError(f"task_id={task_id!r} does not name a goal (expected '<layout>/g<row>_<col>'); pass tasks=")
-    return int(match.group(1)), int(match.group(2))
-
-
-def _unwrap_grid_env(env: Any) -> GridGoalEnv:
-    base = getattr(env, "unwrapped", env)
-    if not isinstance(base, GridGoalEnv):
-        raise TypeError(
-            f"env={env!r} is not allowed: this needs a rewardshare GridGoalEnv (finite grid, known dynamics)"
-        )
-    return base
-
-
-def env_from_metadata(data: Any) -> GridGoalEnv | None:
-    """A grid env rebuilt from a dataset's ``metadata`` (``env_kwargs``), or ``None`` if it records none."""
-    meta = getattr(data, "metadata", None)
-    if not isinstance(meta, dict):
-        return None
-    kwargs = meta.get("env_kwargs")
-    if not isinstance(kwargs, dict):
-        return None
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("render_mode",)}
-    for key in ("goal", "start"):
-        if isinstance(kwargs.get(key), list):
-            kwargs[key] = tuple(kwargs[key])
-    try:
-        return GridGoalEnv(**kwargs)
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass
-class GridMDP:
-    """A grid task as a finite MDP over its free cells, with the observations a given env emits.
-
-    Attributes:
-        layout: The wall map.
-        goal: The task's goal cell.
-        cells: ``(S, 2)`` int64, the free cells (row-major order); state ``i`` is ``cells[i]``.
-        next_state: ``(S, 4)`` int64, the state reached from state ``i`` by action ``a``.
-        obs: ``(S, *obs_shape)`` float32, the env's observation on each state (with this goal).
-        done: ``(S, 4)`` bool, ``True`` on transitions into the goal from another cell.
-        cell_index: ``(H * W,)`` int64 flat cell index -> state index (-1 for walls).
-    """
-
-    layout: Layout
-    goal: Cell
-    cells: np.ndarray
-    next_state: np.ndarray
-    obs: np.ndarray
-    done: np.ndarray
-    cell_index: np.ndarray
-
-    @classmethod
-    def from_env(cls, env: Any, goal: Sequence[int] | None = None) -> GridMDP:
-        """Build from a :class:`GridGoalEnv` (wrappers are unwrapped) and a goal (default: the env's goal)."""
-        base = _unwrap_grid_env(env)
-        layout = base.layout
-        goal_cell: Cell = base.goal if goal is None else (int(goal[0]), int(goal[1]))
-        if not layout.is_free(goal_cell):
-            raise ValueError(f"goal={goal_cell!r} is not a free cell of layout {layout.name!r}")
-        h, w = layout.height, layout.width
-        cells = np.asarray(layout.free_cells, dtype=np.int64).reshape(-1, 2)
-        cell_index = np.full(h * w, -1, dtype=np.int64)
-        cell_index[cells[:, 0] * w + cells[:, 1]] = np.arange(len(cells))
-        next_state = cell_index[transition_table(layout)[cells[:, 0] * w + cells[:, 1]]]
-        obs = np.stack([np.asarray(base.observation_for(tuple(c), goal_cell)) for c in cells.tolist()])
-        g = cell_index[goal_cell[0] * w + goal_cell[1]]
-        done = (next_state == g) & (np.arange(len(cells)) != g)[:, None]
-        return cls(layout, goal_cell, cells, next_state, obs.astype(np.float32), done, cell_index)
-
-    @property
-    def n_states(self) -> int:
-        """Number of free cells ``S``."""
-        return int(len(self.cells))
-
-    @property
-    def goal_state(self) -> int:
-        """The state index of the goal."""
-        return int(self.cell_index[self.goal[0] * self.layout.width + self.goal[1]])
-
-    def state_of(self, positions: np.ndarray) -> np.ndarray:
-        """State indices ``(N,)`` of cells ``(N, 2)``.
-
-        Raises:
-            ValueError: If a position is outside the grid or on a wall.
-        """
-        pos = np.asarray(positions, dtype=np.int64).reshape(-1, 2)
-        h, w = self.layout.height, self.layout.width
-        inside = (pos[:, 0] >= 0) & (pos[:, 0] < h) & (pos[:, 1] >= 0) & (pos[:, 1] < w)
-        idx = np.where(inside, self.cell_index[np.clip(pos[:, 0], 0, h - 1) * w + np.clip(pos[:, 1], 0, w - 1)], -1)
-        if (idx < 0).any():
-            bad = pos[int(np.argmax(idx < 0))].tolist()
-            raise ValueError(f"position {bad} is not a free cell of layout {self.layout.name!r}")
-        return idx
 
 
 def reward_table(
@@ -264,7 +154,7 @@ class MaxEntIRLObjective(Objective):
                 "loss='maxent_irl' needs the grid's dynamics: pass env=<GridGoalEnv with the data's obs_mode> "
                 "(the data's metadata records no env_kwargs)"
             )
-        base = _unwrap_grid_env(env)
+        base = grid_env_of(env)
         pos = np.asarray(_field(data, "agent_pos"), dtype=np.int64)
         action = np.asarray(_field(data, "action"), dtype=np.int64)
         n = len(action)

@@ -124,6 +124,12 @@ class LearnedRewardWrapper(gym.Wrapper):
         self._learned_return = 0.0
         self._length = 0
 
+    @property
+    def episode_so_far(self) -> tuple[float, float, int]:
+        """The running episode's ``(true return, learned return, length)`` up to the last step (what the episode's
+        end reports in ``info``; for an episode cut off before its end)."""
+        return self._true_return, self._learned_return, self._length
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         """Reset the env and the episode's returns."""
         obs, info = self.env.reset(seed=seed, options=options)

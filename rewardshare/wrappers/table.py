@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rewardshare.envs import GridGoalEnv, GridGoalVectorEnv, transition_table
+from rewardshare.envs import grid_env_of, grid_states
 from rewardshare.wrappers.sources import RewardSource
 
 #: Default cap on the number of (s, a, s', done) rows a table may hold; larger tables fall back to the forward path.
@@ -144,34 +144,17 @@ def enumerate_states(env: gym.Env | gym.vector.VectorEnv) -> FiniteStates | None
     if isinstance(obs_space, spaces.Discrete):
         n = int(obs_space.n)
         return FiniteStates(np.arange(n, dtype=np.int64) + int(obs_space.start), None, None, int(obs_space.start))
-    base = env.unwrapped
-    if isinstance(base, GridGoalVectorEnv):
-        proto = base._proto
-    elif isinstance(base, GridGoalEnv):
-        proto = base
-    else:
+    try:
+        proto = grid_env_of(env)
+    except TypeError:
         return None
     if proto.random_layout or obs_space != proto.observation_space:
         return None  # a new maze per episode, or an observation wrapper: nothing to enumerate
-    layout = proto.layout
-    w = layout.width
-    free = layout.free_cells
-    goals = free if proto.observe_goal else (proto.goal,)  # without the goal in the obs, any goal gives the same obs
-    obs, pos, goal, key = [], [], [], {}
-    for g in goals:
-        for c in free:
-            key[(g, c)] = len(obs)
-            obs.append(proto.observation_for(c, g))
-            pos.append(c)
-            goal.append(g)
-    nxt = transition_table(layout)
-    cand = np.empty((len(obs), nxt.shape[1], 2), dtype=np.int64)
-    for (g, c), s in key.items():
-        for a in range(nxt.shape[1]):
-            n_flat = int(nxt[c[0] * w + c[1], a])
-            cand[s, a, 0] = key[(g, (n_flat // w, n_flat % w))]
-            cand[s, a, 1] = s  # an absorbing goal keeps the agent in place
-    return FiniteStates(np.stack(obs), np.asarray(pos, dtype=np.int64), cand, goals=np.asarray(goal, dtype=np.int64))
+    grid = grid_states(proto)
+    # the dynamics are deterministic: the next state of (s, a) is the planner's successor, or s itself when an
+    # absorbing goal keeps the agent in place
+    cand = np.stack([grid.next_state, np.broadcast_to(np.arange(grid.n_states)[:, None], grid.next_state.shape)], -1)
+    return FiniteStates(grid.observations, grid.cells, cand, goals=grid.goals)
 
 
 class RewardTable:

@@ -7,13 +7,11 @@ import pytest
 import torch
 from rm_data import TINY, make_demonstrations
 
-from rewardshare.envs import GoalTask
+from rewardshare.envs import GoalTask, GridMDP
 from rewardshare.rewardmodels import RewardModel, fit, make_loss
 from rewardshare.rewardmodels.irl import (
-    GridMDP,
     MaxEntIRLObjective,
     default_iterations,
-    goal_from_task_id,
     greedy_policy,
     reward_table,
     soft_value_iteration,
@@ -34,22 +32,6 @@ def test_soft_value_iteration_matches_a_numpy_reference():
     assert default_iterations(0.9) == 88
     with pytest.raises(ValueError, match="gamma=1.0"):
         soft_value_iteration(torch.as_tensor(reward), torch.as_tensor(nxt), gamma=1.0)
-
-
-def test_grid_mdp_matches_the_env():
-    env = TINY.make_env(obs_mode="onehot")
-    mdp = GridMDP.from_env(env)
-    assert mdp.n_states == 25 and mdp.obs.shape == (25, 25) and mdp.goal == (4, 4)
-    s = mdp.state_of(np.array([[0, 0]]))[0]
-    assert mdp.cells[mdp.next_state[s, 1]].tolist() == [0, 1]  # right
-    assert mdp.next_state[s, 0] == s  # up bumps the border
-    assert mdp.done[mdp.state_of(np.array([[3, 4]]))[0], 2]  # down into the goal ends the episode
-    assert not mdp.done[mdp.goal_state].any()
-    with pytest.raises(ValueError, match=r"position \[5, 0\] is not a free cell"):
-        mdp.state_of(np.array([[5, 0]]))
-    assert goal_from_task_id("four_rooms-9x9/g1_7") == (1, 7)
-    with pytest.raises(ValueError, match="does not name a goal"):
-        goal_from_task_id("cartpole")
 
 
 def _reaches_goal(model: RewardModel, task: GoalTask) -> float:

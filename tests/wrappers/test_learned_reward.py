@@ -85,6 +85,7 @@ def test_grid_episode_success_and_returns() -> None:
     w.reset(seed=0)
     _, r1, term, _, info = w.step(1)
     assert not term and "episode_success" not in info
+    assert w.episode_so_far == (0.0, r1, 1)  # what a cut-off episode reports
     _, r2, term, _, info = w.step(1)
     assert term
     assert info["episode_success"] is True
