@@ -369,10 +369,9 @@ def train_reward_cmd(
 
     import numpy as np
 
-    from rewardshare.envs import GoalTask
+    from rewardshare.envs import GoalTask, env_from_metadata
     from rewardshare.feedback import DatasetFormatError, Teacher, load_dataset
     from rewardshare.rewardmodels import ModelStore, RewardModel, evaluate, fit, provenance
-    from rewardshare.rewardmodels.irl import env_from_metadata
 
     if out is None and store is None:
         raise typer.BadParameter("give --out DIR and/or --store NAME to keep the model", param_hint="--out")

@@ -36,7 +36,7 @@ from torch import nn
 
 from rewardshare.envs import OBS_MODES, GoalTask, GridGoalEnv, GridMDP, grid_env_of
 from rewardshare.rewardmodels.featurizers import spaces_equal
-from rewardshare.rewardmodels.losses import PreferenceObjective, call_reward
+from rewardshare.rewardmodels.objectives import PreferenceObjective, call_reward
 
 CellReward = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 DEFAULT_GAMMA = 0.99

@@ -1,4 +1,4 @@
-"""``fit``: train a reward model on feedback with one of the losses of :mod:`rewardshare.rewardmodels.losses`."""
+"""``fit``: train a reward model on feedback with one of the losses of :mod:`rewardshare.rewardmodels.objectives`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rewardshare.rewardmodels.losses import Objective, make_loss
+from rewardshare.rewardmodels.objectives import Objective, make_loss
 
 
 @contextmanager
@@ -245,7 +245,7 @@ def fit(
 def _wants_seed(loss: str, data: Any, env: Any) -> bool:
     if loss != "auto":
         return loss == "trex"
-    from rewardshare.rewardmodels.losses import infer_kind
+    from rewardshare.rewardmodels.objectives import infer_kind
 
     try:
         return infer_kind(data, env) == "trex"

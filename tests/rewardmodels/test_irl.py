@@ -9,9 +9,11 @@ from rm_data import TINY, make_demonstrations
 
 from rewardshare.envs import GoalTask, GridMDP
 from rewardshare.rewardmodels import RewardModel, fit, make_loss
-from rewardshare.rewardmodels.irl import (
+from rewardshare.rewardmodels.objectives import (
     MaxEntIRLObjective,
+    boltzmann_log_likelihood,
     default_iterations,
+    demonstration_log_likelihood,
     greedy_policy,
     reward_table,
     soft_value_iteration,
@@ -26,12 +28,49 @@ def test_soft_value_iteration_matches_a_numpy_reference():
     for _ in range(200):
         q = reward + 0.8 * v[nxt]
         v = np.log(np.exp(q).sum(axis=1))
-    q_t, v_t = soft_value_iteration(torch.as_tensor(reward), torch.as_tensor(nxt), gamma=0.8, iterations=200)
+    v_t, q_t, logp_t = soft_value_iteration(torch.as_tensor(reward), torch.as_tensor(nxt), gamma=0.8, iterations=200)
     np.testing.assert_allclose(v_t.numpy(), v, rtol=1e-10)
-    np.testing.assert_allclose(torch.logsumexp(q_t - v_t[:, None], dim=1).numpy(), 0.0, atol=1e-10)
+    np.testing.assert_allclose(q_t.numpy(), q, rtol=1e-10)
+    np.testing.assert_array_equal(logp_t.numpy(), (q_t - v_t[:, None]).numpy())
+    np.testing.assert_allclose(torch.logsumexp(logp_t, dim=1).numpy(), 0.0, atol=1e-10)
+    # numpy in, numpy out, same numbers
+    v_n, q_n, logp_n = soft_value_iteration(reward, nxt, gamma=0.8, iterations=200)
+    assert isinstance(v_n, np.ndarray)
+    np.testing.assert_array_equal(logp_n, logp_t.numpy())
     assert default_iterations(0.9) == 88
     with pytest.raises(ValueError, match="gamma=1.0"):
         soft_value_iteration(torch.as_tensor(reward), torch.as_tensor(nxt), gamma=1.0)
+    with pytest.raises(ValueError, match="temperature=0"):
+        soft_value_iteration(reward, nxt, temperature=0)
+
+
+def test_temperature_rescales_the_reward():
+    # V_tau(R) = tau * V_1(R / tau) and the policies agree: a temperature is a reward scale
+    rng = np.random.default_rng(1)
+    reward = rng.normal(size=(7, 4))
+    nxt = rng.integers(7, size=(7, 4))
+    hot = soft_value_iteration(reward, nxt, gamma=0.9, temperature=2.5)
+    plain = soft_value_iteration(reward / 2.5, nxt, gamma=0.9)
+    np.testing.assert_allclose(hot.value, 2.5 * plain.value, rtol=1e-12)
+    np.testing.assert_allclose(hot.log_policy, plain.log_policy, atol=1e-12)
+
+
+def test_boltzmann_likelihood_of_expert_demonstrations_names_their_goal():
+    # the likelihood of a Boltzmann-rational expert, one reward table per candidate goal: an exact goal posterior
+    env = GoalTask("open", 5, (4, 4)).make_env()
+    goals = [(4, 4), (0, 4), (4, 0)]
+    mdps = [GridMDP.from_env(env, g) for g in goals]
+    path = [((0, 0), 1), ((0, 1), 2), ((1, 1), 1), ((1, 2), 2), ((2, 2), 2), ((3, 2), 1), ((3, 3), 2), ((4, 3), 1)]
+    states = mdps[0].state_of(np.array([c for c, _ in path]))
+    actions = np.array([a for _, a in path])
+    log_lik = [
+        boltzmann_log_likelihood(m.done.astype(np.float64), m, states, actions, gamma=0.9, temperature=0.5)
+        for m in mdps
+    ]
+    assert int(np.argmax(log_lik)) == 0 and all(np.isfinite(log_lik))
+    logp = soft_value_iteration(torch.as_tensor(mdps[0].done, dtype=torch.float64), mdps[0], temperature=0.5).log_policy
+    ll = demonstration_log_likelihood(logp, torch.as_tensor(states), torch.as_tensor(actions))
+    assert float(ll) == pytest.approx(log_lik[0], rel=1e-12)
 
 
 def _reaches_goal(model: RewardModel, task: GoalTask) -> float:

@@ -10,7 +10,7 @@ from rm_data import TINY, make_demonstrations, make_preferences, make_transition
 from rewardshare.feedback import Teacher, collect_demonstrations, collect_preferences
 from rewardshare.rewardmodels import FitResult, RewardModel, fit, make_loss
 from rewardshare.rewardmodels.evaluation import evaluate
-from rewardshare.rewardmodels.losses import LabelObjective, PreferenceObjective, trex_pairs
+from rewardshare.rewardmodels.objectives import LabelObjective, PreferenceObjective, trex_pairs
 
 
 def _value(objective, model) -> float:

@@ -1,14 +1,20 @@
-"""Maximum-entropy IRL on finite grids with known dynamics (Ziebart et al. 2008), differentiable in torch.
+"""Demonstrations: the Boltzmann-rational likelihood and MaxEnt IRL (``"maxent_irl"``) on finite grids.
 
-On a grid the dynamics are the planner's deterministic transition table, so the soft-optimal policy under a reward
-model ``R_theta`` is computed exactly by *discounted soft value iteration* over every free cell ``s`` and action ``a``::
+Maximum-entropy IRL on finite grids with known dynamics (Ziebart et al. 2008), differentiable in torch. On a grid the
+dynamics are the planner's deterministic transition table (:class:`~rewardshare.envs.GridMDP`), so the soft-optimal
+policy under a reward model ``R_theta`` is computed exactly by *discounted soft value iteration* over every free cell
+``s`` and action ``a``::
 
     Q(s, a) = R_theta(s, a, T(s, a)) + gamma * V(T(s, a))
     V(s)    = log sum_a exp Q(s, a)                 # iterated K times from V = 0
     log pi(a | s) = Q(s, a) - V(s)
 
 and IRL maximises the demonstrations' log-likelihood ``sum_t log pi(a_t | s_t)`` (the transition terms of the
-trajectory likelihood are constant under known deterministic dynamics). Choices, documented:
+trajectory likelihood are constant under known deterministic dynamics). With a temperature ``tau``,
+``V = tau log sum_a exp(Q / tau)`` and ``log pi = (Q - V) / tau``; IRL uses ``tau = 1``, since the reward's scale
+absorbs it. The same policy is the *Boltzmann-rational* demonstrator, so :func:`soft_value_iteration` and
+:func:`demonstration_log_likelihood` also give the likelihood of demonstrations under any reward table, e.g. one per
+candidate goal for an exact posterior over goals (:func:`boltzmann_log_likelihood`). Choices, documented:
 
 - *Discounted, infinite horizon* (stationary policy) rather than finite horizon: demonstrations of different lengths
   and start cells share one policy. ``gamma`` defaults to 0.9; ``K`` defaults to the smallest ``k`` with
@@ -23,13 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from rewardshare.envs import Cell, GridMDP, env_from_metadata, goal_from_task_id, grid_env_of
-from rewardshare.rewardmodels.losses import Batch, Objective, RewardFn, _field, _task_index, call_reward
+from rewardshare.rewardmodels.objectives.base import Batch, Objective, RewardFn, call_reward, get_field, task_indices
 
 
 def reward_table(
@@ -64,29 +70,111 @@ def default_iterations(gamma: float, tol: float = 1e-4) -> int:
     return max(1, math.ceil(math.log(tol) / math.log(gamma))) if gamma > 0 else 1
 
 
+class SoftValues(NamedTuple):
+    """The result of :func:`soft_value_iteration` (arrays of the reward's kind: torch tensors or numpy arrays).
+
+    Attributes:
+        value: ``(S,)`` soft state values ``V``.
+        q: ``(S, A)`` soft action values ``Q``.
+        log_policy: ``(S, A)`` ``log pi(a | s)`` of the soft-optimal (Boltzmann-rational) policy.
+    """
+
+    value: Any
+    q: Any
+    log_policy: Any
+
+
 def soft_value_iteration(
-    reward: torch.Tensor, next_state: torch.Tensor, gamma: float = 0.9, iterations: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+    reward: torch.Tensor | np.ndarray,
+    mdp: GridMDP | torch.Tensor | np.ndarray,
+    gamma: float = 0.9,
+    temperature: float = 1.0,
+    iterations: int | None = None,
+) -> SoftValues:
     """Discounted soft (log-sum-exp) value iteration on a deterministic finite MDP.
 
     Args:
-        reward: ``(S, A)`` rewards ``R(s, a)``.
-        next_state: ``(S, A)`` int64 next states.
+        reward: ``(S, A)`` rewards ``R(s, a)`` (a torch tensor keeps the graph; a numpy array is computed in float64
+            and the results come back as numpy arrays).
+        mdp: The :class:`~rewardshare.envs.GridMDP`, or its ``(S, A)`` int64 next-state table.
         gamma: Discount in ``[0, 1)``.
-        iterations: Number of backups (default :func:`default_iterations`).
+        temperature: Boltzmann temperature ``tau > 0``: ``pi(a | s) ∝ exp(Q(s, a) / tau)``.
+        iterations: Number of backups from ``V = 0`` (default :func:`default_iterations`).
 
     Returns:
-        ``(Q (S, A), V (S,))``; the soft-optimal policy is ``log pi = Q - V[:, None]``.
+        ``SoftValues(value (S,), q (S, A), log_policy (S, A))``; unpack as ``V, Q, log_pi = ...``.
+
+    Raises:
+        ValueError: On ``gamma`` outside ``[0, 1)`` or a temperature that is not a finite float > 0.
     """
     if not 0.0 <= gamma < 1.0:
         raise ValueError(f"gamma={gamma!r} is not allowed: use a float in [0, 1)")
+    tau = float(temperature)
+    if not 0.0 < tau < math.inf:
+        raise ValueError(f"temperature={temperature!r} is not allowed: use a finite float > 0")
+    as_numpy = not torch.is_tensor(reward)
+    r = torch.as_tensor(np.asarray(reward, dtype=np.float64)) if as_numpy else reward
+    table = mdp.next_state if isinstance(mdp, GridMDP) else mdp
+    if torch.is_tensor(table):
+        next_state = table.to(device=r.device, dtype=torch.int64)
+    else:
+        next_state = torch.as_tensor(np.asarray(table, dtype=np.int64), device=r.device)
     k = default_iterations(gamma) if iterations is None else int(iterations)
-    v = torch.zeros(reward.shape[0], dtype=reward.dtype, device=reward.device)
-    q = reward
+    v = torch.zeros(r.shape[0], dtype=r.dtype, device=r.device)
+    q = r
     for _ in range(k):
-        q = reward + gamma * v[next_state]
-        v = torch.logsumexp(q, dim=1)
-    return q, v
+        q = r + gamma * v[next_state]
+        # tau = 1 (IRL, every backup of every loss evaluation) skips two no-op tensor ops
+        v = torch.logsumexp(q, dim=1) if tau == 1.0 else tau * torch.logsumexp(q / tau, dim=1)
+    log_policy = q - v[:, None] if tau == 1.0 else (q - v[:, None]) / tau
+    if as_numpy:
+        return SoftValues(v.numpy(), q.numpy(), log_policy.numpy())
+    return SoftValues(v, q, log_policy)
+
+
+def demonstration_log_likelihood(
+    log_policy: torch.Tensor | np.ndarray, states: Any, actions: Any
+) -> torch.Tensor | float:
+    """``sum_t log pi(a_t | s_t)``: the log-likelihood of demonstrated steps under a policy.
+
+    Under known deterministic dynamics the transition terms of a trajectory's likelihood are constant, so this is
+    the demonstrations' log-likelihood up to a constant that does not depend on the reward.
+
+    Args:
+        log_policy: ``(S, A)`` log-probabilities (e.g. :attr:`SoftValues.log_policy`).
+        states: ``(N,)`` int state indices (:meth:`GridMDP.state_of` of the demonstrated cells).
+        actions: ``(N,)`` int actions.
+
+    Returns:
+        A scalar tensor (differentiable) for a tensor policy, else a float.
+    """
+    if torch.is_tensor(log_policy):
+        s, a = (
+            x.to(device=log_policy.device, dtype=torch.int64) if torch.is_tensor(x)
+            else torch.as_tensor(np.asarray(x, dtype=np.int64), device=log_policy.device)
+            for x in (states, actions)
+        )
+        return log_policy[s, a].sum()
+    lp = np.asarray(log_policy)
+    return float(lp[np.asarray(states, dtype=np.int64), np.asarray(actions, dtype=np.int64)].sum())
+
+
+def boltzmann_log_likelihood(
+    reward: torch.Tensor | np.ndarray,
+    mdp: GridMDP,
+    states: Any,
+    actions: Any,
+    gamma: float = 0.9,
+    temperature: float = 1.0,
+    iterations: int | None = None,
+) -> torch.Tensor | float:
+    """Log-likelihood of demonstrated steps under a Boltzmann-rational expert of ``reward``.
+
+    The expert acts by the soft-optimal policy of :func:`soft_value_iteration`; see
+    :func:`demonstration_log_likelihood` for the arguments and the result.
+    """
+    log_policy = soft_value_iteration(reward, mdp, gamma, temperature, iterations).log_policy
+    return demonstration_log_likelihood(log_policy, states, actions)
 
 
 def greedy_policy(
@@ -155,10 +243,10 @@ class MaxEntIRLObjective(Objective):
                 "(the data's metadata records no env_kwargs)"
             )
         base = grid_env_of(env)
-        pos = np.asarray(_field(data, "agent_pos"), dtype=np.int64)
-        action = np.asarray(_field(data, "action"), dtype=np.int64)
+        pos = np.asarray(get_field(data, "agent_pos"), dtype=np.int64)
+        action = np.asarray(get_field(data, "action"), dtype=np.int64)
         n = len(action)
-        task_index, task_ids = _task_index(_field(data, "task_id", required=False), n)
+        task_index, task_ids = task_indices(get_field(data, "task_id", required=False), n)
         goals: dict[str, Cell] = {str(t.id): tuple(t.goal) for t in (tasks or [])}
         meta = getattr(data, "metadata", None)
         for record in meta.get("tasks", []) if isinstance(meta, dict) else []:
@@ -196,10 +284,10 @@ class MaxEntIRLObjective(Objective):
             model, self.shared["irl_obs"][task_index], self.shared["irl_next_state"],
             self.shared["irl_done"][task_index], context,
         )
-        q, v = soft_value_iteration(r, self.shared["irl_next_state"], self.gamma, self.iterations)
-        return q - v[:, None]
+        return soft_value_iteration(r, self.shared["irl_next_state"], self.gamma, iterations=self.iterations).log_policy
 
     def loss(self, model: RewardFn, batch: Batch) -> torch.Tensor:
+        """Mean negative log-likelihood of the batch's steps, one soft value iteration per task in the batch."""
         task_index = batch["task_index"]
         total = None
         ctx_all = batch.get("context")
