@@ -22,6 +22,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def default_file_mode() -> int:
+    """The permissions a plain ``open()`` gives a new file here (``0o666 & ~umask``)."""
+    return 0o666 & ~_UMASK
+
+
+def default_dir_mode() -> int:
+    """The permissions a plain ``mkdir()`` gives a new directory here (``0o777 & ~umask``); ``tempfile.mkdtemp``
+    makes owner-only directories, which a shared results or model directory must not stay."""
+    return 0o777 & ~_UMASK
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path`` for writing; on a clean exit it replaces ``path`` atomically.
@@ -46,7 +57,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, default_file_mode())
         text = {"encoding": encoding or "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **text) as f:
             yield f

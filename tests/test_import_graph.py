@@ -29,11 +29,7 @@ LAYERS: tuple[str, ...] = ("envs", "feedback", "rewardmodels", "wrappers", "agen
 
 #: Import edges (importer, imported) known to close a cycle, tolerated until they are fixed. Each entry is owned by
 #: whoever fixes it, who removes it here (the test fails on an entry whose edge no longer exists).
-KNOWN_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset({
-    # model.save/load import sharing at call time, and sharing builds RewardModels: issue 10, being untangled by the
-    # engineer who owns model.py / sharing.py (serialisation no longer imported by the model module)
-    ("rewardshare.rewardmodels.model", "rewardshare.rewardmodels.sharing"),
-})
+KNOWN_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset()
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:

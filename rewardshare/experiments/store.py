@@ -28,15 +28,16 @@ from typing import Any
 
 from rewardshare import _atomic
 from rewardshare._version import __version__
-from rewardshare.experiments.config import BenchConfig
+from rewardshare.artifacts import ArtifactFormat, software_versions
+from rewardshare.errors import ConfigMismatchError, CorruptArtifactError
+from rewardshare.experiments.config import PROFILES, BenchConfig
 
 RUN_FORMAT = "rewardshare.bench.run"
 RUN_FORMAT_VERSION = 1
+#: Results files: the stamp of every file is the artifact header of :mod:`rewardshare.artifacts` (format, version,
+#: software versions) plus the config hash, so a file of a newer format is refused with both version numbers.
+FORMAT = ArtifactFormat(RUN_FORMAT, RUN_FORMAT_VERSION, oldest=1, label="benchmark result")
 CONFIG_FILE = "config.json"
-
-
-class ConfigMismatchError(ValueError):
-    """A results directory or file belongs to a different config than the one in hand."""
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
@@ -54,12 +55,16 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, naming the file in the error if it is not valid JSON."""
+    """Read a JSON file, naming the file in the error if it is not valid JSON.
+
+    Raises:
+        CorruptArtifactError: If it is not valid JSON (a ``ValueError``).
+    """
     path = Path(path)
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); delete it to recompute that unit") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptArtifactError(f"{path} is not valid JSON ({e}); delete it to recompute that unit") from e
 
 
 def slug(text: str) -> str:
@@ -82,14 +87,11 @@ def check_stamp(data: dict[str, Any], config: BenchConfig, path: Path) -> None:
     """Refuse a result file written by another config or format.
 
     Raises:
+        IncompatibleArtifactError: If the format differs or its version is newer than this package reads (the
+            message gives both version numbers).
         ConfigMismatchError: If the config hash differs.
-        ValueError: If the format or its version differs.
     """
-    if data.get("format") != RUN_FORMAT or data.get("format_version") != RUN_FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format {data.get('format')!r} v{data.get('format_version')!r}; this rewardshare reads "
-            f"{RUN_FORMAT!r} v{RUN_FORMAT_VERSION}"
-        )
+    FORMAT.check(data, path)
     if data.get("config_hash") != config.config_hash():
         raise ConfigMismatchError(
             f"{path} was written by config {data.get('config_hash')!r} (profile {data.get('profile')!r}), not by the "
@@ -113,22 +115,36 @@ class ResultStore:
     def init(self) -> None:
         """Create the directory and write ``config.json``, or check that the existing one is the same config.
 
+        Call it only with a config known to be runnable (``run_sweep`` plans the whole sweep first), so a
+        directory never holds the ``config.json`` of a config that cannot run.
+
         Raises:
-            ConfigMismatchError: If ``config.json`` holds a different config.
+            ConfigMismatchError: If ``config.json`` holds a different config; the message lists the fields that
+                differ and how to resume that run or start a fresh one.
         """
         path = self.root / CONFIG_FILE
         if path.exists():
             data = read_json(path)
+            FORMAT.check(data, path)
             if data.get("config_hash") != self.config.config_hash():
-                raise ConfigMismatchError(
-                    f"{self.root} holds results of config {data.get('config_hash')!r} (profile "
-                    f"{data.get('profile')!r}), not of the requested config {self.config.config_hash()!r} (profile "
-                    f"{self.config.profile!r}): results of different configs are never mixed; use another --out "
-                    "directory or delete that one"
-                )
+                raise ConfigMismatchError(self._mismatch_message(data))
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(path, {**provenance(self.config), "config": self.config.to_dict()})
+        atomic_write_json(path, {**provenance(self.config), "software": software_versions(),
+                                 "config": self.config.to_dict()})
+
+    def _mismatch_message(self, data: dict[str, Any]) -> str:
+        stored = data.get("config") if isinstance(data.get("config"), dict) else {}
+        wanted = self.config.to_dict()
+        diff = [f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} requested"
+                for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+        return (
+            f"{self.root} holds results of another config (hash {data.get('config_hash')!r}, profile "
+            f"{data.get('profile')!r}); the requested config (hash {self.config.config_hash()!r}) differs in "
+            f"{len(diff)} field(s): {'; '.join(diff[:8])}{'; ...' if len(diff) > 8 else ''}. Results of different "
+            f"configs are never mixed. To resume that run: {resume_args(stored)}. To start fresh: use another --out "
+            f"directory (or delete {self.root})."
+        )
 
     @staticmethod
     def load_config(root: str | os.PathLike[str]) -> BenchConfig:
@@ -214,7 +230,19 @@ class ResultStore:
         return sorted((self.root / "runs").glob("*/*/k*/*.json"))
 
 
+def resume_args(stored: dict[str, Any]) -> str:
+    """The ``rewardshare bench`` options that rebuild a stored config: its profile plus a ``--set`` per field that
+    differs from the profile."""
+    profile = stored.get("profile")
+    if profile not in PROFILES:
+        return "re-create its config (see its config.json)"
+    base = PROFILES[str(profile)].to_dict()
+    sets = [f"--set {k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(stored.items())
+            if k not in ("profile", "config_version") and base.get(k) != v]
+    return " ".join([f"rewardshare bench --profile {profile}", *sets, "--out <that directory>"])
+
+
 __all__ = [
-    "CONFIG_FILE", "RUN_FORMAT", "RUN_FORMAT_VERSION", "ConfigMismatchError", "ResultStore", "atomic_write_json",
-    "check_stamp", "provenance", "read_json", "slug",
+    "CONFIG_FILE", "FORMAT", "RUN_FORMAT", "RUN_FORMAT_VERSION", "ConfigMismatchError", "ResultStore",
+    "atomic_write_json", "check_stamp", "provenance", "read_json", "resume_args", "slug",
 ]

@@ -5,26 +5,20 @@ operations: ``len()``, :meth:`~FeedbackDataset.select`, :meth:`~FeedbackDataset.
 :meth:`~FeedbackDataset.split`, :meth:`~FeedbackDataset.concatenate`, :meth:`~FeedbackDataset.by_task`,
 :meth:`~FeedbackDataset.save` and :meth:`~FeedbackDataset.load`; :func:`load_dataset` opens any of them.
 
-File format (version :data:`FORMAT_VERSION`): one ``.npz`` zip archive (written atomically, read with
-``allow_pickle=False``) holding one entry per array field plus ``__header__``, a uint8 array of UTF-8 JSON::
-
-    {"format": "rewardshare.feedback", "format_version": 1, "kind": "transitions" | "preferences" | "demonstrations",
-     "package_version": "0.1.0", "fields": {name: {"dtype": "float32", "shape": [...]}, ...}, "metadata": {...}}
-
-Collected datasets carry in ``metadata``: ``env_id``, ``env_kwargs``, ``tasks`` (task dicts), ``teachers``
-(teacher configs), ``coverage``, ``seed``, ``budget_spent`` and, for derived datasets, ``history``. Loading checks
-the format name, version, kind, the set of fields, each field's dtype and shape, and the lengths; a file that fails
-any check (or is truncated or corrupted) raises :class:`DatasetFormatError` naming the file and the reason.
+File format: see :mod:`rewardshare.feedback.dataset_io` (an ``.npz`` archive of the arrays plus a sealed JSON header
+with format version, kind, software versions, provenance and a SHA-256 per array). Collected datasets carry as
+provenance (``metadata``): ``env_id``, ``env_kwargs``, ``tasks`` (task dicts), ``teachers`` (teacher configs),
+``coverage``, ``seed``, ``budget_spent`` and, for derived datasets, ``history``. Loading checks sizes and shapes
+before decompressing, then format, version, kind, checksums and the schema; a file that fails any check raises
+:class:`~rewardshare.errors.IncompatibleArtifactError` or :class:`~rewardshare.errors.CorruptArtifactError` (both
+a :class:`DatasetFormatError`, a ``ValueError``) naming the file and the reason.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
-import zipfile
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,19 +26,17 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from rewardshare._atomic import atomic_open
-from rewardshare._version import __version__
-
-FORMAT_NAME = "rewardshare.feedback"
-FORMAT_VERSION = 1
-HEADER_KEY = "__header__"
+from rewardshare.artifacts import MAX_DATASET_BYTES
+from rewardshare.errors import (
+    CorruptArtifactError,
+    DatasetFormatError,
+    IncompatibleArtifactError,
+    InvalidArgumentError,
+)
+from rewardshare.feedback import dataset_io
+from rewardshare.feedback.dataset_io import FORMAT_VERSION
 
 D = TypeVar("D", bound="FeedbackDataset")
-
-
-class DatasetFormatError(ValueError):
-    """A dataset file cannot be loaded: not a dataset, truncated, corrupted, of another version or kind, or with
-    fields that do not match its schema. The message names the file and the reason."""
 
 
 # -- field specs -----------------------------------------------------------------------------------------------------
@@ -127,7 +119,7 @@ class FeedbackDataset:
                 pos += len(size)
             if arr.shape != tuple(expect):
                 named = ", ".join(str(d) for d in spec)
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{self.KIND}: field {name!r} has shape {arr.shape} but its spec ({named}) with the other fields "
                     f"requires {tuple(expect)}: all fields must agree in length, segment length and observation shape"
                 )
@@ -185,16 +177,16 @@ class FeedbackDataset:
         n = len(self)
         if idx.dtype == bool:
             if idx.shape != (n,):
-                raise ValueError(f"mask has shape {idx.shape}: a boolean mask needs shape ({n},)")
+                raise InvalidArgumentError(f"mask has shape {idx.shape}: a boolean mask needs shape ({n},)")
             return np.flatnonzero(idx)
         if idx.size == 0:
             return np.zeros(0, dtype=np.int64)
         if not np.issubdtype(idx.dtype, np.integer) or idx.ndim != 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"indices with dtype {idx.dtype} and shape {idx.shape} are not allowed: use 1-D ints or a bool mask"
             )
         if idx.min() < -n or idx.max() >= n:
-            raise ValueError(f"indices out of range for a dataset of {n} items: allowed is -{n}..{n - 1}")
+            raise InvalidArgumentError(f"indices out of range for a dataset of {n} items: allowed is -{n}..{n - 1}")
         return idx.astype(np.int64)
 
     def select(self: D, mask_or_indices: Any) -> D:
@@ -210,7 +202,7 @@ class FeedbackDataset:
         """
         n = len(self)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-            raise ValueError(f"k={k!r} is not allowed: use an int in 0..{n} (the dataset has {n} items)")
+            raise InvalidArgumentError(f"k={k!r} is not allowed: use an int in 0..{n} (the dataset has {n} items)")
         idx = np.sort(np.random.default_rng(seed).choice(n, size=int(k), replace=False))
         return self._take(idx, {"op": "subsample", "k": int(k), "seed": int(seed)})
 
@@ -225,7 +217,7 @@ class FeedbackDataset:
             ``(first, second)``, each in original item order.
         """
         if isinstance(fraction, bool) or not isinstance(fraction, (float, int)) or not 0.0 < fraction < 1.0:
-            raise ValueError(f"fraction={fraction!r} is not allowed: use a float in (0, 1)")
+            raise InvalidArgumentError(f"fraction={fraction!r} is not allowed: use a float in (0, 1)")
         n = len(self)
         n_first = int(round(fraction * n))
         if n >= 2:
@@ -252,14 +244,16 @@ class FeedbackDataset:
         """
         parts = list(datasets)
         if not parts:
-            raise ValueError("datasets=[] is not allowed: give at least one dataset to concatenate")
+            raise InvalidArgumentError("datasets=[] is not allowed: give at least one dataset to concatenate")
         for p in parts:
             if type(p) is not cls:
                 raise TypeError(f"cannot concatenate a {type(p).__name__} into {cls.__name__}: use one kind only")
         for name in cls._array_fields():
             found = {tuple(getattr(p, name).shape[1:]) for p in parts}
             if len(found) > 1:
-                raise ValueError(f"cannot concatenate: field {name!r} has different shapes per item {sorted(found)}")
+                raise InvalidArgumentError(
+                    f"cannot concatenate: field {name!r} has different shapes per item {sorted(found)}"
+                )
         meta = cls._merge_metadata([p.metadata for p in parts])
         return cls._join(parts, meta)
 
@@ -282,55 +276,57 @@ class FeedbackDataset:
 
     # -- persistence --------------------------------------------------------------------------------------------
     def header(self) -> dict[str, Any]:
-        """The JSON header written with the arrays (format, version, kind, schema, metadata)."""
-        return {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "kind": self.KIND,
-            "package_version": __version__,
-            "fields": {
-                name: {"dtype": arr.dtype.str, "shape": list(arr.shape)} for name, arr in self.arrays().items()
-            },
-            "metadata": self.metadata,
-        }
+        """The sealed JSON header written with the arrays (format, version, kind, software versions, provenance
+        = ``metadata``, each field's dtype, shape and SHA-256; see :mod:`rewardshare.feedback.dataset_io`).
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+        Raises:
+            InvalidArgumentError: If the metadata is not JSON-serialisable.
+        """
+        return dataset_io.make_header(self.KIND, self.arrays(), self.metadata)
+
+    def save(self, path: str | os.PathLike[str], overwrite: bool = True) -> Path:
         """Write the dataset to ``path`` (an ``.npz`` file; written to a temp file first, then renamed).
+
+        Args:
+            path: The file (missing parent directories are created).
+            overwrite: Replace an existing file (default, as ``np.save`` does); False refuses it.
 
         Returns:
             The path written.
 
         Raises:
-            TypeError: If the metadata is not JSON-serializable.
+            NotJSONError: If the metadata is not JSON-serializable (an ``InvalidArgumentError`` and a
+                ``TypeError``); nothing is written then.
+            FileExistsError: If ``path`` exists and ``overwrite`` is False.
         """
         path = Path(path)
-        try:
-            header = json.dumps(self.header(), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"{self.KIND}: metadata is not JSON-serializable ({exc}): use str/int/float/bool/None/list/dict"
-            ) from exc
-        arrays = dict(self.arrays())
-        arrays[HEADER_KEY] = np.frombuffer(header.encode("utf-8"), dtype=np.uint8)
-        with atomic_open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)  # a file object: numpy adds no ".npz" suffix
-        return path
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists: nothing was written; pass overwrite=True to replace it")
+        return dataset_io.write(path, self.KIND, self.arrays(), self.metadata)
 
     @classmethod
-    def load(cls: type[D], path: str | os.PathLike[str]) -> D:
-        """Read a dataset written by :meth:`save`, checking format, version, kind and schema.
+    def load(cls: type[D], path: str | os.PathLike[str], max_bytes: int = MAX_DATASET_BYTES) -> D:
+        """Read a dataset written by :meth:`save`, checking it before anything is decompressed.
+
+        Args:
+            path: The ``.npz`` file.
+            max_bytes: Largest total uncompressed size of the arrays accepted (a guard against archives that
+                expand to far more than their file size).
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.
-            DatasetFormatError: If the file is not a rewardshare feedback dataset, is truncated or corrupted, was
-                written by another format version, holds another kind, or its arrays do not match the schema.
+            IncompatibleArtifactError: Not a rewardshare dataset (e.g. a ``.npy`` file), a format version newer than
+                this package reads, or another kind than this class.
+            CorruptArtifactError: Truncated, damaged or edited (checksums), sizes over ``max_bytes``, arrays that do
+                not match the header or the schema.
+            (Both are :class:`~rewardshare.errors.DatasetFormatError`, a ``ValueError``.)
         """
-        header, arrays = _read(path)
+        header, arrays = dataset_io.read(path, max_bytes=max_bytes)
         kind = header.get("kind")
         if cls is not FeedbackDataset and kind != cls.KIND:
-            raise DatasetFormatError(
+            raise IncompatibleArtifactError(
                 f"{path}: holds a {kind!r} dataset, not {cls.KIND!r}: use {_KINDS[kind].__name__}.load or "
-                "rewardshare.feedback.load_dataset" if kind in _KINDS else f"{path}: unknown dataset kind {kind!r}"
+                "rewardshare.feedback.load_dataset"
             )
         target = _KINDS[kind]
         return target._from_arrays(path, header, arrays)  # type: ignore[return-value]
@@ -339,78 +335,38 @@ class FeedbackDataset:
     def _from_arrays(cls: type[D], path: Any, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> D:
         expected, found = set(cls._array_fields()), set(arrays)
         if expected != found:
-            raise DatasetFormatError(
+            raise CorruptArtifactError(
                 f"{path}: fields do not match the {cls.KIND!r} schema: missing {sorted(expected - found)}, "
                 f"unexpected {sorted(found - expected)}"
             )
-        fields = header.get("fields", {})
-        for name, arr in arrays.items():
-            rec = fields.get(name)
-            if not isinstance(rec, dict) or rec.get("dtype") != arr.dtype.str or rec.get("shape") != list(arr.shape):
-                raise DatasetFormatError(
-                    f"{path}: field {name!r} has dtype {arr.dtype.str} and shape {list(arr.shape)} but the header "
-                    f"records {rec!r}: the file is inconsistent or was modified"
-                )
-        meta = header.get("metadata")
+        meta = header.get("provenance")
         if not isinstance(meta, dict):
-            raise DatasetFormatError(f"{path}: the header's metadata is {type(meta).__name__}, expected a JSON object")
+            raise CorruptArtifactError(f"{path}: the header's provenance is {type(meta).__name__}, expected a JSON "
+                                       "object")
         try:
             return cls(metadata=meta, **arrays)
         except (ValueError, TypeError) as exc:
-            raise DatasetFormatError(f"{path}: arrays fail the {cls.KIND!r} schema: {exc}") from exc
-
-
-def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read the header and every array, turning every low-level failure into a :class:`DatasetFormatError`."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such dataset file")
-    try:
-        raw = path.read_bytes()
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            names = list(npz.files)
-            if HEADER_KEY not in names:
-                raise DatasetFormatError(f"{path}: not a rewardshare feedback dataset (no {HEADER_KEY!r} entry)")
-            header_bytes = npz[HEADER_KEY]
-            arrays = {name: npz[name] for name in names if name != HEADER_KEY}
-    except DatasetFormatError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
-        raise DatasetFormatError(
-            f"{path}: cannot read the dataset, the file is truncated or corrupted ({type(exc).__name__}: {exc})"
-        ) from exc
-    try:
-        header = json.loads(header_bytes.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetFormatError(
-            f"{path}: the dataset header is not valid JSON ({exc}); the file is corrupted"
-        ) from exc
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise DatasetFormatError(f"{path}: not a rewardshare feedback dataset (format is not {FORMAT_NAME!r})")
-    version = header.get("format_version")
-    if version != FORMAT_VERSION:
-        raise DatasetFormatError(
-            f"{path}: unsupported format version {version!r}; this rewardshare ({__version__}) reads format version "
-            f"{FORMAT_VERSION} (the file was written by rewardshare {header.get('package_version')!r})"
-        )
-    if header.get("kind") not in _KINDS:
-        raise DatasetFormatError(f"{path}: unknown dataset kind {header.get('kind')!r}; allowed are {sorted(_KINDS)}")
-    return header, arrays
+            raise CorruptArtifactError(f"{path}: arrays fail the {cls.KIND!r} schema: {exc}") from exc
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked JSON header of a dataset file (format, version, kind, fields, metadata)."""
-    return _read(path)[0]
+    """The checked JSON header of a dataset file (format, version, kind, fields, provenance).
+
+    Raises:
+        FileNotFoundError, IncompatibleArtifactError, CorruptArtifactError: As :meth:`FeedbackDataset.load`.
+    """
+    return dataset_io.read(path)[0]
 
 
-def load_dataset(path: str | os.PathLike[str]) -> Transitions | Preferences | Demonstrations:
+def load_dataset(path: str | os.PathLike[str],
+                 max_bytes: int = MAX_DATASET_BYTES) -> Transitions | Preferences | Demonstrations:
     """Load any feedback dataset, dispatching on the kind stored in the file.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        DatasetFormatError: See :meth:`FeedbackDataset.load`.
+        IncompatibleArtifactError, CorruptArtifactError: See :meth:`FeedbackDataset.load`.
     """
-    return FeedbackDataset.load(path)  # type: ignore[return-value]
+    return FeedbackDataset.load(path, max_bytes=max_bytes)  # type: ignore[return-value]
 
 
 # -- the three kinds -------------------------------------------------------------------------------------------------
@@ -553,14 +509,18 @@ class Demonstrations(FeedbackDataset):
         ep, n_ep = self.episode, self.episode_task_id.shape[0]
         if ep.size:
             if ep[0] != 0 or np.any(np.diff(ep) < 0) or np.any(np.diff(ep) > 1) or ep[-1] != n_ep - 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"{self.KIND}: field 'episode' must number the {n_ep} episodes 0..{n_ep - 1} with each "
                     "episode's steps contiguous and in order"
                 )
             if np.any(self.task_id != self.episode_task_id[ep]):
-                raise ValueError(f"{self.KIND}: field 'task_id' disagrees with 'episode_task_id' of its episode")
+                raise InvalidArgumentError(
+                    f"{self.KIND}: field 'task_id' disagrees with 'episode_task_id' of its episode"
+                )
         elif n_ep:
-            raise ValueError(f"{self.KIND}: {n_ep} episodes but no steps: every episode needs at least one step")
+            raise InvalidArgumentError(
+                f"{self.KIND}: {n_ep} episodes but no steps: every episode needs at least one step"
+            )
 
     def __len__(self) -> int:
         return int(self.episode_task_id.shape[0])

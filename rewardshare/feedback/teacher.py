@@ -18,6 +18,7 @@ from rewardshare.envs.layouts import Cell
 from rewardshare.envs.mdp import goal_distances, layout_transitions
 from rewardshare.envs.planner import N_ACTIONS, move
 from rewardshare.envs.tasks import GoalTask
+from rewardshare.errors import RewardShareError
 
 REWARD_KINDS: tuple[str, ...] = ("dense", "sparse")
 
@@ -33,7 +34,7 @@ ABSORBING_REWARD = 0.0
 TIE = 0.5
 
 
-class BudgetExhausted(RuntimeError):
+class BudgetExhausted(RewardShareError, RuntimeError):
     """The teacher was asked for more queries than its budget has left.
 
     Attributes:

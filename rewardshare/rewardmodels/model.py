@@ -22,12 +22,21 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from rewardshare.artifacts import MAX_WEIGHTS_BYTES
+from rewardshare.errors import CorruptArtifactError, InvalidArgumentError
 from rewardshare.rewardmodels.featurizers import (
     Featurizer,
     make_featurizer,
     space_from_dict,
     space_to_dict,
     spaces_equal,
+)
+from rewardshare.rewardmodels.serialization import (
+    check_architecture,
+    check_state,
+    read_config,
+    read_weights,
+    write_model,
 )
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -131,11 +140,11 @@ class RewardModel(nn.Module):
         super().__init__()
         hidden = tuple(hidden_sizes)
         if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in hidden):
-            raise ValueError(f"hidden_sizes={hidden_sizes!r} is not allowed: use a sequence of positive ints")
+            raise InvalidArgumentError(f"hidden_sizes={hidden_sizes!r} is not allowed: use a sequence of positive ints")
         if isinstance(context_dim, bool) or not isinstance(context_dim, (int, np.integer)) or context_dim < 0:
-            raise ValueError(f"context_dim={context_dim!r} is not allowed: use an int >= 0")
+            raise InvalidArgumentError(f"context_dim={context_dim!r} is not allowed: use an int >= 0")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is not allowed: use one of {tuple(ACTIVATIONS)}")
+            raise InvalidArgumentError(f"activation={activation!r} is not allowed: use one of {tuple(ACTIVATIONS)}")
         self.observation_space = observation_space
         self.action_space = action_space
         self.hidden_sizes = tuple(int(h) for h in hidden)
@@ -170,10 +179,11 @@ class RewardModel(nn.Module):
             self.head = nn.Linear(width, 1)
         self.context: torch.Tensor | None
         if self.context_dim:
-            self.set_context(torch.zeros(self.context_dim), learnable=bool(learn_context))
+            # from numpy, not torch.zeros: also works while building on the meta device (see load)
+            self.set_context(np.zeros(self.context_dim, np.float32), learnable=bool(learn_context))
         else:
             if learn_context:
-                raise ValueError("learn_context=True needs context_dim > 0")
+                raise InvalidArgumentError("learn_context=True needs context_dim > 0")
             self.context = None
 
     # -- construction helpers ------------------------------------------------------------------------------------
@@ -203,14 +213,14 @@ class RewardModel(nn.Module):
             ValueError: If the model has no context or ``value`` has the wrong shape.
         """
         if not self.context_dim:
-            raise ValueError("this model has context_dim=0: build it with context_dim > 0 to use a context")
+            raise InvalidArgumentError("this model has context_dim=0: build it with context_dim > 0 to use a context")
         if learnable is None:
             learnable = self.learn_context
         device = self.device
         raw = value.detach().cpu() if torch.is_tensor(value) else value
         tensor = torch.as_tensor(np.asarray(raw, dtype=np.float32))
         if tensor.shape != (self.context_dim,):
-            raise ValueError(f"context has shape {tuple(tensor.shape)}: expected ({self.context_dim},)")
+            raise InvalidArgumentError(f"context has shape {tuple(tensor.shape)}: expected ({self.context_dim},)")
         tensor = tensor.to(device=device, dtype=self.head.weight.dtype)
         if "context" in self._parameters:
             del self._parameters["context"]
@@ -232,10 +242,12 @@ class RewardModel(nn.Module):
             ValueError: On an unknown name, or ``"context"`` when the context is not learnable.
         """
         if name not in PARAMETER_GROUPS:
-            raise ValueError(f"name={name!r} is not allowed: use one of {PARAMETER_GROUPS}")
+            raise InvalidArgumentError(f"name={name!r} is not allowed: use one of {PARAMETER_GROUPS}")
         ctx = [self.context] if isinstance(self.context, nn.Parameter) else []
         if name == "context" and not ctx:
-            raise ValueError("parameter group 'context' is empty: the context is not learnable (learn_context=False)")
+            raise InvalidArgumentError(
+                "parameter group 'context' is empty: the context is not learnable (learn_context=False)"
+            )
         groups = {
             "all": list(self.parameters()),
             "trunk": list(self.trunk.parameters()),
@@ -256,7 +268,7 @@ class RewardModel(nn.Module):
             return
         dims = ["B" if batch is None else str(batch), *map(str, shape)]
         want = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-        raise ValueError(f"{name} has shape {tuple(x.shape)}: expected {want}")
+        raise InvalidArgumentError(f"{name} has shape {tuple(x.shape)}: expected {want}")
 
     def features(
         self,
@@ -280,14 +292,14 @@ class RewardModel(nn.Module):
         parts = [self.obs_featurizer(obs), self.action_featurizer(action)]
         if self.use_next_obs:
             if next_obs is None:
-                raise ValueError("next_obs is required: this model was built with use_next_obs=True")
+                raise InvalidArgumentError("next_obs is required: this model was built with use_next_obs=True")
             next_obs = _on(next_obs, device)
             self._check("next_obs", next_obs, self._obs_shape, batch)
             parts.append(self.obs_featurizer(next_obs))
         dtype = parts[0].dtype
         if self.use_done:
             if done is None:
-                raise ValueError("done is required: this model was built with use_done=True")
+                raise InvalidArgumentError("done is required: this model was built with use_done=True")
             done = _on(done, device)
             self._check("done", done, (), batch)
             parts.append(done.to(dtype)[:, None])
@@ -301,7 +313,7 @@ class RewardModel(nn.Module):
                 self._check("context", ctx, (self.context_dim,), batch)
             parts.append(ctx.to(dtype))
         elif context is not None:
-            raise ValueError("context was given but this model has context_dim=0")
+            raise InvalidArgumentError("context was given but this model has context_dim=0")
         return torch.cat(parts, dim=1)
 
     def embed(
@@ -382,7 +394,7 @@ class RewardModel(nn.Module):
             ValueError: Naming both the model's spaces and the given ones.
         """
         if not self.fits_spaces(observation_space, action_space):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "the reward model does not fit this env: the model reads observation_space="
                 f"{_space_str(self.observation_space)}, action_space={_space_str(self.action_space)}; the env has "
                 f"observation_space={_space_str(observation_space)}, action_space={_space_str(action_space)}. "
@@ -425,7 +437,7 @@ class RewardModel(nn.Module):
                 metadata=metadata,
             )
         except KeyError as exc:
-            raise ValueError(f"model config is missing the key {exc.args[0]!r}") from exc
+            raise InvalidArgumentError(f"model config is missing the key {exc.args[0]!r}") from exc
 
     def clone(self) -> RewardModel:
         """A deep copy (weights, context kind and value, metadata, device)."""
@@ -435,19 +447,62 @@ class RewardModel(nn.Module):
         """Number of scalar parameters (of ``params``, default all)."""
         return sum(p.numel() for p in (self.parameters() if params is None else params))
 
-    # -- persistence (see rewardshare.rewardmodels.sharing) ----------------------------------------------------------
-    def save(self, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` to ``directory``; see :func:`sharing.save_model`."""
-        from rewardshare.rewardmodels.sharing import save_model
+    # -- persistence (file format: rewardshare.rewardmodels.serialization) -------------------------------------------
+    def save(self, directory: str | Path, metadata: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """Write ``model.safetensors`` + sealed ``config.json`` + a model card ``README.md`` to ``directory``.
 
-        return save_model(self, directory, metadata=metadata)
+        Written into a temporary sibling directory and renamed into place, so a reader never sees half a model.
+
+        Args:
+            directory: Missing or empty; a directory holding a saved model only with ``overwrite=True``; a
+                directory holding anything else is refused.
+            metadata: Provenance merged over :attr:`metadata` (env id and kwargs, tasks, method, feedback, seed,
+                metrics; see :func:`rewardshare.rewardmodels.sharing.provenance`).
+            overwrite: Replace a model saved there before.
+
+        Returns:
+            The directory.
+
+        Raises:
+            FileExistsError: If ``directory`` holds a model (without ``overwrite``) or other files.
+            NotJSONError: If the metadata is not JSON-serializable (NaN included; an ``InvalidArgumentError`` and a
+                ``TypeError``).
+        """
+        meta = {**self.metadata, **(metadata or {})}
+        return write_model(directory, self.config(), self.state_dict(), meta, overwrite=bool(overwrite))
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device | None = None) -> RewardModel:
-        """Load a model written by :meth:`save`; see :func:`sharing.load_model`."""
-        from rewardshare.rewardmodels.sharing import load_model
+    def load(
+        cls, directory: str | Path, device: str | torch.device | None = None, max_bytes: int = MAX_WEIGHTS_BYTES
+    ) -> RewardModel:
+        """Load a model written by :meth:`save`, without unpickling anything; every check runs before the model is
+        built: format and version, the config's seal, the weights' size and SHA-256, the architecture's sizes,
+        and every tensor's shape (against a model built on the ``meta`` device, which allocates nothing).
 
-        return load_model(directory, device=device)
+        Args:
+            directory: The saved model's directory (or a directory exported for a model hub).
+            device: Where to put the model (default CPU).
+            max_bytes: Largest weights file accepted.
+
+        Raises:
+            FileNotFoundError: If the directory, its config or its weights are missing.
+            IncompatibleArtifactError: Not a reward model, or a format version newer than this package reads.
+            CorruptArtifactError: Edited or damaged files (checksums), sizes over the limits, a weights file name
+                outside the directory, or weights that do not fit the architecture.
+        """
+        config = read_config(directory)
+        source = Path(directory) / "config.json"
+        check_architecture(config["architecture"], source)
+        state = read_weights(directory, config, max_bytes=max_bytes)
+        try:
+            with torch.device("meta"):
+                skeleton = cls.from_config(config["architecture"])
+        except (ValueError, TypeError) as exc:
+            raise CorruptArtifactError(f"{source}: the architecture cannot be rebuilt ({exc})") from exc
+        check_state(skeleton.state_dict(), state, Path(directory) / "model.safetensors")
+        model = cls.from_config(config["architecture"], metadata=config["provenance"])
+        model.load_state_dict(state)
+        return model if device is None else model.to(device)
 
     def extra_repr(self) -> str:
         return (

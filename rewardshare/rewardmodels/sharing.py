@@ -1,29 +1,28 @@
-"""Sharing reward models: safe files (safetensors + JSON, no pickle) and a local :class:`ModelStore`.
+"""Sharing reward models: save, load, verify and export model directories, and a local :class:`ModelStore`.
 
-A saved model is a directory::
+A saved model is a directory that a model hub accepts as is (see :mod:`~rewardshare.rewardmodels.serialization`)::
 
-    model.safetensors   # the state dict (weights, a learnable or fixed context)
-    config.json         # format + version, package version, architecture (spaces, featurizers, sizes),
-                        # the weights' sha256 and tensor shapes, and provenance metadata
+    model.safetensors   # the weights; nothing is ever unpickled
+    config.json         # format version, architecture, provenance, the weights' sha256; sealed by a checksum
+    README.md           # the model card (rewardshare.rewardmodels.card), generated on save
 
 Provenance keys used across rewardshare (all optional): ``method`` (e.g. ``"scratch"``, ``"transfer"``, ``"maml"``),
 ``env_id``, ``env_kwargs``, ``tasks`` (task ids), ``feedback`` (``kind``, ``budget``, ``n_items``, ``teachers``),
-``seed``, ``metrics``, ``fit`` (a :class:`FitResult` summary), ``tags``.
+``sources`` (source task ids of a reuse method), ``seed``, ``metrics`` (``heldout_epic`` when measured), ``tags``.
 
-Loading checks the format name and version, the weights' checksum, the tensor names and shapes, and (optionally) the
-env's spaces; every failure raises :class:`ModelFormatError` (a ``ValueError``) naming the file and the reason.
+Every loader checks before it builds: format and version (a newer version than this package is refused with both
+numbers), checksums of the config and the weights, sizes, the weights' file name (confined to the directory), the
+tensor shapes, and optionally the env's spaces. Failures raise
+:class:`~rewardshare.errors.IncompatibleArtifactError` or :class:`~rewardshare.errors.CorruptArtifactError` (both a
+``ModelFormatError``, a ``ValueError``) naming the file and the reason.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
-import tempfile
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,94 +30,33 @@ from typing import Any
 import torch
 from gymnasium import spaces
 
-from rewardshare._atomic import atomic_write_bytes, atomic_write_json
-from rewardshare._version import __version__
+from rewardshare.artifacts import MAX_WEIGHTS_BYTES, check_name, read_limited, write_directory
+from rewardshare.errors import (
+    ArtifactError,
+    IncompatibleArtifactError,
+    InvalidArgumentError,
+    ModelFormatError,
+)
+from rewardshare.rewardmodels.card import render_card
 from rewardshare.rewardmodels.model import RewardModel
+from rewardshare.rewardmodels.serialization import (
+    CARD_FILE,
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    build_config,
+    content_id,
+    read_config,
+    state_blob,
+)
 
-FORMAT_NAME = "rewardshare.reward_model"
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 STORE_ENV_VAR = "REWARDSHARE_STORE"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class ModelFormatError(ValueError):
-    """A saved reward model is missing, corrupted, of another format version, or does not fit."""
-
-
-def save_model(model: RewardModel, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` to ``directory`` as ``model.safetensors`` + ``config.json`` (each written atomically).
-
-    Args:
-        model: The model to save.
-        directory: Created if missing; existing files of a previous save are replaced.
-        metadata: Provenance merged over ``model.metadata`` (see the module docstring).
-
-    Returns:
-        The directory.
-
-    Raises:
-        TypeError: If the metadata is not JSON-serializable (NaN/inf included).
-    """
-    from safetensors.torch import save as save_bytes
-
-    directory = Path(directory)
-    meta = {**model.metadata, **(metadata or {})}
-    try:
-        json.dumps(meta, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"metadata is not JSON-serializable ({exc}): use str/int/float/bool/list/dict, no NaN") from exc
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = save_bytes(state, metadata={"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)})
-    directory.mkdir(parents=True, exist_ok=True)
-    # weights first, config (holding their checksum) last: an interrupted save is detected on load
-    atomic_write_bytes(directory / WEIGHTS_FILE, blob)
-    config = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "package_version": __version__,
-        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "architecture": model.config(),
-        "weights": {
-            "file": WEIGHTS_FILE,
-            "sha256": hashlib.sha256(blob).hexdigest(),
-            "tensors": {
-                k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")} for k, v in state.items()
-            },
-        },
-        "metadata": meta,
-    }
-    atomic_write_json(directory / CONFIG_FILE, config, indent=2, allow_nan=False)
-    return directory
-
-
-def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked ``config.json`` of a saved model (format and version verified; weights not read).
-
-    Raises:
-        FileNotFoundError: If ``directory`` or its ``config.json`` does not exist.
-        ModelFormatError: If the config is not valid JSON, not a rewardshare reward model, or of another version.
-    """
-    path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; {directory} is not a saved reward model (see RewardModel.save)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"{path}: not valid JSON ({exc}); the file is corrupted") from exc
-    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise ModelFormatError(f"{path}: not a rewardshare reward model (format is not {FORMAT_NAME!r})")
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{path}: unsupported format version {version!r}; this rewardshare ({__version__}) reads version "
-            f"{FORMAT_VERSION} (the model was saved by rewardshare {config.get('package_version')!r})"
-        )
-    for key in ("architecture", "weights", "metadata"):
-        if not isinstance(config.get(key), dict):
-            raise ModelFormatError(f"{path}: the entry {key!r} is missing or not an object; the file is corrupted")
-    return config
+def save_model(model: RewardModel, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
+               overwrite: bool = False) -> Path:
+    """Save ``model`` to ``directory``; the same as :meth:`RewardModel.save`."""
+    return model.save(directory, metadata=metadata, overwrite=overwrite)
 
 
 def load_model(
@@ -126,66 +64,75 @@ def load_model(
     device: str | torch.device | None = None,
     observation_space: spaces.Space | None = None,
     action_space: spaces.Space | None = None,
+    max_bytes: int = MAX_WEIGHTS_BYTES,
 ) -> RewardModel:
-    """Rebuild a model saved by :func:`save_model`, without unpickling anything.
+    """Load a saved (or exported) model directory, without unpickling anything; see :meth:`RewardModel.load`.
 
     Args:
-        directory: The saved model's directory.
+        directory: The model's directory.
         device: Where to put the model (default CPU).
         observation_space: If given (with ``action_space``), the env the model is meant for: spaces that do not fit
-            raise ``ValueError`` naming both pairs (see :meth:`RewardModel.check_spaces`).
+            raise :class:`~rewardshare.errors.IncompatibleArtifactError` naming both pairs.
         action_space: See ``observation_space``.
+        max_bytes: Largest weights file accepted.
 
     Raises:
         FileNotFoundError: If the directory, its config or its weights are missing.
-        ModelFormatError: On a corrupted or modified file (checksum), another format version, or weights that do
-            not fit the architecture.
-        ValueError: If the model does not fit the given spaces.
+        IncompatibleArtifactError: Not a reward model, a newer format version, or spaces that do not fit.
+        CorruptArtifactError: Edited or damaged files, sizes over the limits, paths outside the directory, weights
+            that do not fit the architecture.
+        InvalidArgumentError: If only one of the two spaces is given.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_bytes
-
-    directory = Path(directory)
-    config = read_config(directory)
-    weights_path = directory / str(config["weights"].get("file", WEIGHTS_FILE))
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"{weights_path}: no such file; the saved model in {directory} has no weights")
-    blob = weights_path.read_bytes()
-    expected_sha = config["weights"].get("sha256")
-    if hashlib.sha256(blob).hexdigest() != expected_sha:
-        raise ModelFormatError(
-            f"{weights_path}: the weights do not match the sha256 recorded in {CONFIG_FILE}: the file is corrupted, "
-            "truncated or was replaced; save the model again"
-        )
-    try:
-        state = load_bytes(blob)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ModelFormatError(f"{weights_path}: cannot read the safetensors file ({exc})") from exc
-    try:
-        model = RewardModel.from_config(config["architecture"], metadata=config["metadata"])
-    except (ValueError, TypeError) as exc:
-        raise ModelFormatError(f"{directory / CONFIG_FILE}: the architecture cannot be rebuilt ({exc})") from exc
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelFormatError(
-            f"{weights_path}: tensors do not fit the architecture: missing {missing}, unexpected {unexpected}"
-        )
-    for key in expected:  # the model's layer order, so the first mismatch reported is the first layer's
-        tensor = state[key]
-        if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ModelFormatError(
-                f"{weights_path}: tensor {key!r} has shape {tuple(tensor.shape)} but the architecture needs "
-                f"{tuple(expected[key].shape)}"
-            )
-    model.load_state_dict(state)
-    if device is not None:
-        model.to(device)
-    if observation_space is not None or action_space is not None:
-        if observation_space is None or action_space is None:
-            raise ValueError("give both observation_space and action_space to check a model against an env")
-        model.check_spaces(observation_space, action_space)
+    if (observation_space is None) != (action_space is None):
+        raise InvalidArgumentError("give both observation_space and action_space to check a model against an env")
+    model = RewardModel.load(directory, device=device, max_bytes=max_bytes)
+    if observation_space is not None and action_space is not None:
+        try:
+            model.check_spaces(observation_space, action_space)
+        except ValueError as exc:
+            raise IncompatibleArtifactError(f"{directory}: {exc}") from None
     return model
+
+
+def verify_model(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Run every check of :func:`load_model` on a saved model and summarise it.
+
+    Returns:
+        ``{"path", "format_version", "content_id", "weights_sha256", "parameters", "card"}`` (``card``: whether a
+        ``README.md`` is present).
+
+    Raises:
+        FileNotFoundError, IncompatibleArtifactError, CorruptArtifactError: As :func:`load_model`.
+    """
+    directory = Path(directory)
+    model = RewardModel.load(directory)
+    config = read_config(directory)
+    return {"path": str(directory), "format_version": config["format_version"], "content_id": content_id(config),
+            "weights_sha256": config["weights"]["sha256"], "parameters": model.num_parameters(),
+            "card": (directory / CARD_FILE).is_file()}
+
+
+def export_model(source: str | os.PathLike[str], out: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write a verified copy of a saved model to ``out``, ready to upload to a model hub as is.
+
+    The copy holds the same ``model.safetensors`` and ``config.json`` bytes (so the checksums still match) and a
+    freshly generated card titled with ``out``'s name. :func:`load_model` reads it like any saved model.
+
+    Raises:
+        FileNotFoundError, IncompatibleArtifactError, CorruptArtifactError: If ``source`` fails verification
+            (nothing is written then).
+        FileExistsError: If ``out`` holds a model (without ``overwrite``) or other files.
+    """
+    source, out = Path(source), Path(out)
+    verify_model(source)  # refuse to spread a damaged model
+    config = read_config(source)
+    files = {
+        WEIGHTS_FILE: read_limited(source / config["weights"].get("file", WEIGHTS_FILE), MAX_WEIGHTS_BYTES, "weights"),
+        CONFIG_FILE: read_limited(source / CONFIG_FILE, MAX_WEIGHTS_BYTES, "config"),
+        CARD_FILE: render_card(config, name=out.name).encode("utf-8"),
+    }
+    return write_directory(out, files, overwrite=overwrite, is_artifact=(out / CONFIG_FILE).is_file(),
+                           replaceable=(WEIGHTS_FILE, CONFIG_FILE, CARD_FILE))
 
 
 def provenance(
@@ -201,8 +148,9 @@ def provenance(
     Reads ``env_id``, ``env_kwargs``, ``tasks``, ``teachers`` and ``budget_spent`` from ``data.metadata`` when present.
 
     Returns:
-        A JSON-ready dict with ``method``, ``env_id``, ``env_kwargs``, ``tasks`` (ids), ``feedback`` (``kind``,
-        ``budget``, ``n_items``, ``teachers``), ``seed``, ``metrics`` and the ``extra`` keys.
+        A JSON-ready dict with ``method``, ``env_id``, ``env_kwargs``, ``tasks`` (ids), ``goals`` (task id ->
+        ``[row, col]``, when the dataset records task dicts), ``feedback`` (``kind``, ``budget``, ``n_items``,
+        ``teachers``), ``seed``, ``metrics`` and the ``extra`` keys.
     """
     out: dict[str, Any] = {}
     if method is not None:
@@ -218,6 +166,7 @@ def provenance(
             tasks = list(data.task_ids)
         if tasks is not None:
             out["tasks"] = [t.get("id", str(t)) if isinstance(t, dict) else str(t) for t in tasks]
+            out["task_specs"] = [t for t in tasks if isinstance(t, dict)]
         out["feedback"] = {
             "kind": getattr(data, "KIND", type(data).__name__),
             "budget": meta.get("budget_spent"),
@@ -234,19 +183,24 @@ def provenance(
 
 @dataclass
 class StoredModel:
-    """An entry of a :class:`ModelStore` (read from its ``config.json``; the weights are not loaded).
+    """An entry of a :class:`ModelStore` (read from its checked ``config.json``; the weights are not loaded).
 
     Attributes:
         name: The store name.
         path: Its directory.
         metadata: The saved provenance.
         saved_at: When it was saved.
+        format_version: Its file format version.
+        content_id: Digest of architecture, weights and provenance (see
+            :func:`~rewardshare.rewardmodels.serialization.content_id`).
     """
 
     name: str
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
     saved_at: str = ""
+    format_version: int = FORMAT_VERSION
+    content_id: str = ""
 
     @property
     def tags(self) -> list[str]:
@@ -279,12 +233,21 @@ def default_store_root() -> Path:
     return Path(user_cache_dir("rewardshare")) / "models"
 
 
+def _check_tags(tags: Any) -> list[str]:
+    ok = not isinstance(tags, str) and all(isinstance(t, str) and t.strip() and t.isprintable() and len(t) <= 64
+                                           for t in tags)
+    if not ok:
+        raise InvalidArgumentError(f"tags={tags!r} is not allowed: use a list of non-empty printable strings of at "
+                                   "most 64 characters")
+    return list(tags)
+
+
 class ModelStore:
     """A local directory of saved reward models, one sub-directory per name.
 
     Args:
         root: The store's directory; default ``$REWARDSHARE_STORE`` or the user cache dir (see
-            :func:`default_store_root`). Created on the first :meth:`put`.
+            :func:`default_store_root`). Created (with the usual permissions) on the first :meth:`put`.
 
     Example::
 
@@ -300,24 +263,31 @@ class ModelStore:
     def __repr__(self) -> str:
         return f"ModelStore(root={str(self.root)!r})"
 
-    @staticmethod
-    def _check_name(name: str) -> str:
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise ValueError(
-                f"name={name!r} is not allowed: use 1-128 characters from letters, digits, '.', '_' and '-', "
-                "starting with a letter or digit"
-            )
-        return name
-
     def path(self, name: str) -> Path:
-        """The directory of entry ``name`` (which may not exist)."""
-        return self.root / self._check_name(name)
+        """The directory of entry ``name`` (which may not exist).
+
+        Raises:
+            InvalidArgumentError: If ``name`` is not a valid name (see :func:`rewardshare.artifacts.check_name`).
+        """
+        return self.root / check_name(name)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(_NAME_RE.match(name)) and (self.root / name / CONFIG_FILE).is_file()
+        try:
+            return (self.path(name) / CONFIG_FILE).is_file()  # type: ignore[arg-type]
+        except InvalidArgumentError:
+            return False
 
     def __len__(self) -> int:
         return len(self.list())
+
+    def default_name(self, model: RewardModel, metadata: dict[str, Any] | None = None) -> str:
+        """The name :meth:`put` gives ``model`` when none is given: ``"<method>-<12 hex digits of its content id>"``,
+        the same for the same weights, architecture and provenance (tags aside)."""
+        meta = {**model.metadata, **(metadata or {})}
+        state = model.state_dict()
+        config = build_config(model.config(), state, state_blob(state), meta)
+        method = re.sub(r"[^A-Za-z0-9._-]", "_", str(meta.get("method", "model"))).strip("._-") or "model"
+        return f"{method[:80]}-{content_id(config)[:12]}"
 
     def put(
         self,
@@ -331,7 +301,7 @@ class ModelStore:
 
         Args:
             model: The model.
-            name: Entry name; default ``"<method>-<first 12 hex digits of the weights' sha256>"``.
+            name: Entry name (see :func:`rewardshare.artifacts.check_name`); default :meth:`default_name`.
             tags: Tags to find it by (stored in the metadata, merged with existing ``tags``).
             metadata: Provenance merged over ``model.metadata``.
             overwrite: Replace an existing entry of that name.
@@ -340,51 +310,57 @@ class ModelStore:
             The entry's name.
 
         Raises:
-            FileExistsError: If ``name`` exists and ``overwrite`` is False.
-            ValueError: On a bad name or tags.
+            FileExistsError: If ``name`` exists and ``overwrite`` is False (nothing is written).
+            InvalidArgumentError: On a bad name or tags (checked before anything is written).
         """
-        if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
-            raise ValueError(f"tags={tags!r} is not allowed: use a list of non-empty strings")
         meta = {**model.metadata, **(metadata or {})}
-        meta["tags"] = sorted(set(meta.get("tags", [])) | set(tags))
+        meta["tags"] = sorted(set(meta.get("tags", [])) | set(_check_tags(tags)))
+        name = self.default_name(model, meta) if name is None else check_name(name)
+        target = self.path(name)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target}: a model named {name!r} exists; nothing was written; pass "
+                                  "overwrite=True (CLI: --overwrite) or another name")
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".put-", dir=self.root))
-        try:
-            save_model(model, tmp, metadata=meta)
-            if name is None:
-                sha = json.loads((tmp / CONFIG_FILE).read_text())["weights"]["sha256"]
-                name = f"{re.sub(r'[^A-Za-z0-9._-]', '_', str(meta.get('method', 'model')))}-{sha[:12]}"
-            target = self.path(name)
-            if target.exists():
-                if not overwrite:
-                    raise FileExistsError(
-                        f"{target}: a model named {name!r} exists; pass overwrite=True or another name"
-                    )
-                trash = Path(tempfile.mkdtemp(prefix=".old-", dir=self.root))
-                os.replace(target, trash / "entry")
-                os.replace(tmp, target)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        model.save(target, metadata=meta, overwrite=overwrite)
         return name
 
+    def entry(self, name: str) -> StoredModel:
+        """Entry ``name`` (config checked, weights not read).
+
+        Raises:
+            KeyError: If there is no such entry (the message lists the entries).
+            ArtifactError: If its config is damaged or of a newer format.
+        """
+        if name not in self:
+            raise KeyError(f"no model named {name!r} in {self.root}; it holds {[p.name for p in self._dirs()]}")
+        config = read_config(self.path(name))
+        return StoredModel(name, self.path(name), dict(config["provenance"]), str(config.get("saved_at", "")),
+                           int(config["format_version"]), content_id(config))
+
     def list(self) -> list[StoredModel]:
-        """Every readable entry, sorted by name (entries with an unreadable config are skipped)."""
+        """Every readable entry, sorted by name (see :meth:`broken` for the others)."""
+        out = []
+        for sub in self._dirs():
+            try:
+                out.append(self.entry(sub.name))
+            except (KeyError, FileNotFoundError, ArtifactError):
+                continue
+        return out
+
+    def broken(self) -> dict[str, str]:
+        """Entries whose config cannot be read: name -> reason."""
+        out = {}
+        for sub in self._dirs():
+            try:
+                self.entry(sub.name)
+            except (KeyError, FileNotFoundError, ArtifactError) as exc:
+                out[sub.name] = str(exc)
+        return out
+
+    def _dirs(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        out = []
-        for sub in sorted(self.root.iterdir()):
-            if sub.name.startswith(".") or not sub.is_dir():
-                continue
-            try:
-                config = read_config(sub)
-            except (FileNotFoundError, ModelFormatError):
-                continue
-            out.append(StoredModel(sub.name, sub, dict(config["metadata"]), str(config.get("saved_at", ""))))
-        return out
+        return [p for p in sorted(self.root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
 
     def find(
         self,
@@ -420,8 +396,7 @@ class ModelStore:
             KeyError: If there is no such entry (the message lists the entries).
         """
         if name not in self:
-            names = [e.name for e in self.list()]
-            raise KeyError(f"no model named {name!r} in {self.root}; it holds {names}")
+            raise KeyError(f"no model named {name!r} in {self.root}; it holds {self.names()}")
         return load_model(
             self.path(name), device=device, observation_space=observation_space, action_space=action_space
         )
@@ -436,6 +411,12 @@ class ModelStore:
             raise KeyError(f"no model named {name!r} in {self.root}")
         shutil.rmtree(self.path(name))
 
-    def names(self) -> Iterable[str]:
-        """The entries' names."""
+    def names(self) -> list[str]:
+        """The readable entries' names."""
         return [e.name for e in self.list()]
+
+
+__all__ = [
+    "STORE_ENV_VAR", "ModelFormatError", "ModelStore", "StoredModel", "default_store_root", "export_model",
+    "load_model", "provenance", "read_config", "save_model", "verify_model",
+]

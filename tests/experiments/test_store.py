@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from rewardshare.errors import CorruptArtifactError, IncompatibleArtifactError
 from rewardshare.experiments import ConfigMismatchError, ResultStore, get_profile
 from rewardshare.experiments.store import atomic_write_json, slug
 
@@ -61,3 +62,27 @@ def test_load_config_of_a_non_results_dir(tmp_path):
 def test_slug():
     assert slug("open-8x8/g7_7") == "open-8x8_g7_7"
     assert slug("a b//c") == "a_b_c"
+
+
+def test_a_rerun_with_another_config_says_which_fields_differ_and_how_to_resume(tmp_path):
+    ResultStore(tmp_path, get_profile("smoke", seeds=(0, 1), layout="maze")).init()
+    with pytest.raises(ConfigMismatchError) as err:
+        ResultStore(tmp_path, get_profile("smoke", seeds=(5,))).init()
+    text = str(err.value)
+    assert "differs in 2 field(s): layout: 'maze' there, 'open' requested; seeds: [0, 1] there, [5] requested" in text
+    assert "To resume that run: rewardshare bench --profile smoke --set layout=\"maze\" --set seeds=[0,1]" in text
+    assert f"To start fresh: use another --out directory (or delete {tmp_path})" in text
+
+
+def test_a_results_file_of_a_newer_format_is_refused_with_both_versions(tmp_path):
+    store = ResultStore(tmp_path, get_profile("smoke"))
+    path = store.run_path("ppo", "scratch", 4, "open-5x5/g0_1", 0)
+    store.write(path, {"hello": 1})
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "format_version": 3, "rewardshare_version": "9.0"}))
+    newer = r"benchmark result format version 3 \(written by rewardshare 9.0\) is newer than .* \(format version 1\)"
+    with pytest.raises(IncompatibleArtifactError, match=newer):
+        store.read(path)
+    path.write_text("{half a fi")
+    with pytest.raises(CorruptArtifactError, match="is not valid JSON .* delete it to recompute that unit"):
+        store.read(path)

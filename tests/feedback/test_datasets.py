@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -11,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rewardshare.artifacts import seal
 from rewardshare.envs import TaskFamily
+from rewardshare.errors import CorruptArtifactError, IncompatibleArtifactError, InvalidArgumentError
 from rewardshare.feedback import (
     FORMAT_VERSION,
     DatasetFormatError,
@@ -66,11 +69,13 @@ def test_save_load_round_trips_exactly(dataset: FeedbackDataset, tmp_path: Path)
             assert getattr(loaded, name).dtype == arr.dtype, name
     assert os.listdir(tmp_path) == ["data.npz"]  # the temp file was renamed, nothing left behind
     header = read_header(path)
-    assert header["format_version"] == FORMAT_VERSION and header["kind"] == dataset.KIND
-    meta = header["metadata"]
+    assert header["format_version"] == FORMAT_VERSION == 2 and header["kind"] == dataset.KIND
+    assert header["checksum"].startswith("sha256:") and header["software"]["torch"]
+    meta = header["provenance"]
     for key in ("env_id", "env_kwargs", "tasks", "teachers", "coverage", "seed", "budget_spent", "package_version"):
         assert key in meta, key
     assert meta["budget_spent"] == sum(t["spent"] for t in meta["teachers"])
+    assert all(len(rec["sha256"]) == 64 for rec in header["fields"].values())
 
 
 def test_loading_the_wrong_kind_names_the_right_loader(preferences: Preferences, tmp_path: Path) -> None:
@@ -80,8 +85,9 @@ def test_loading_the_wrong_kind_names_the_right_loader(preferences: Preferences,
 
 
 def rewrite(src: Path, dst: Path, header_patch: dict | None = None, arrays_patch: dict | None = None,
-            drop: tuple[str, ...] = ()) -> Path:
-    """Copy a dataset file with a patched header and/or arrays (as a tampering or buggy writer would)."""
+            drop: tuple[str, ...] = (), reseal: bool = True) -> Path:
+    """Copy a dataset file with a patched header and/or arrays (as a tampering or buggy writer would). With
+    ``reseal`` the header's checksum is recomputed (a careful tamperer), else left as it was."""
     with np.load(src, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(arrays["__header__"].tobytes())
@@ -89,16 +95,76 @@ def rewrite(src: Path, dst: Path, header_patch: dict | None = None, arrays_patch
     arrays.update(arrays_patch or {})
     for name in drop:
         arrays.pop(name)
+    if reseal:
+        header = seal(header)
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with open(dst, "wb") as fh:
         np.savez(fh, **arrays)
     return dst
 
 
-def test_wrong_version_is_refused(transitions: Transitions, tmp_path: Path) -> None:
+def test_future_version_is_refused_with_both_numbers(transitions: Transitions, tmp_path: Path) -> None:
     path = rewrite(transitions.save(tmp_path / "a.npz"), tmp_path / "v99.npz", {"format_version": 99})
-    with pytest.raises(DatasetFormatError, match=r"v99.npz: unsupported format version 99; .* reads format version 1"):
+    with pytest.raises(IncompatibleArtifactError, match=r"v99.npz: feedback dataset format version 99 \(written by "
+                       r"rewardshare .*\) is newer than this rewardshare .* reads \(format version 2\): upgrade"):
         load_dataset(path)
+
+
+def test_version_1_files_still_load(transitions: Transitions, tmp_path: Path) -> None:
+    arrays = dict(transitions.arrays())
+    header = {"format": "rewardshare.feedback", "format_version": 1, "kind": "transitions", "package_version": "0.1.0",
+              "fields": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
+              "metadata": transitions.metadata}
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(tmp_path / "v1.npz", "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    assert load_dataset(tmp_path / "v1.npz").equals(transitions)
+
+
+def test_edits_after_saving_are_detected(transitions: Transitions, tmp_path: Path) -> None:
+    src = transitions.save(tmp_path / "t.npz")
+    meta = {**transitions.metadata, "env_id": "rewardshare/GridGoal-Maze-v0"}
+    edited = rewrite(src, tmp_path / "edited.npz", {"provenance": meta}, reseal=False)
+    with pytest.raises(CorruptArtifactError, match=r"edited.npz: the header's checksum .* does not match its content"):
+        load_dataset(edited)
+    flipped = transitions.label.copy()
+    flipped[0] = -flipped[0] + 1
+    relabelled = rewrite(src, tmp_path / "relabelled.npz", arrays_patch={"label": flipped}, reseal=False)
+    with pytest.raises(CorruptArtifactError, match=r"relabelled.npz: field 'label' does not match the sha256"):
+        load_dataset(relabelled)
+
+
+def test_a_npy_file_or_a_directory_is_not_a_dataset(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    with pytest.raises(IncompatibleArtifactError, match=r"x.npy: a single numpy array \(.npy\), not a rewardshare "
+                                                        "feedback dataset"):
+        load_dataset(tmp_path / "x.npy")
+    (tmp_path / "x.txt").write_text("labels")
+    with pytest.raises(IncompatibleArtifactError, match=r"x.txt: not a rewardshare feedback dataset \(not an .npz"):
+        load_dataset(tmp_path / "x.txt")
+    with pytest.raises(IncompatibleArtifactError, match="is a directory: give a dataset .npz file"):
+        load_dataset(tmp_path)
+
+
+def test_sizes_are_checked_before_decompressing(transitions: Transitions, tmp_path: Path) -> None:
+    src = transitions.save(tmp_path / "t.npz")
+    # a small file whose 'label' entry expands to 40 MB while the header still declares 300 floats
+    bomb = rewrite(src, tmp_path / "bomb.npz", arrays_patch={"label": np.zeros(10_000_000, np.float32)}, reseal=False)
+    with np.load(src) as npz:
+        header = json.loads(npz["__header__"].tobytes())
+    header["fields"]["label"]["shape"] = [300]
+    with np.load(bomb) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "__header__"}
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(bomb, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(CorruptArtifactError, match=r"bomb.npz: entry 'label' expands to 40000128 bytes but the header "
+                                                   r"records shape \[300\] .* refused before decompressing"):
+        load_dataset(bomb)
+    with pytest.raises(CorruptArtifactError, match=r"t.npz: the arrays declare \d+ bytes uncompressed, over the limit "
+                                                   "of max_bytes=1000"):
+        load_dataset(src, max_bytes=1000)
 
 
 def test_truncated_file_is_refused(demonstrations: Demonstrations, tmp_path: Path) -> None:
@@ -139,7 +205,11 @@ def test_mismatched_files_are_refused(transitions: Transitions, tmp_path: Path) 
     fields = read_header(src)["fields"]
     fields["label"]["shape"] = [299]
     both = rewrite(src, tmp_path / "both.npz", {"fields": fields}, {"label": transitions.label[:-1]})
-    with pytest.raises(DatasetFormatError, match=r"both.npz: arrays fail the 'transitions' schema: .*'label'"):
+    with pytest.raises(DatasetFormatError, match=r"both.npz: field 'label' does not match the sha256"):
+        load_dataset(both)
+    fields["label"]["sha256"] = hashlib.sha256(transitions.label[:-1].tobytes()).hexdigest()
+    both = rewrite(src, tmp_path / "both.npz", {"fields": fields}, {"label": transitions.label[:-1]})
+    with pytest.raises(CorruptArtifactError, match=r"both.npz: arrays fail the 'transitions' schema: .*'label'"):
         load_dataset(both)
     missing = rewrite(src, tmp_path / "missing.npz", drop=("done",))
     with pytest.raises(DatasetFormatError, match=r"missing.npz: fields do not match the 'transitions' schema: "
@@ -161,7 +231,13 @@ def test_metadata_must_be_json(transitions: Transitions, tmp_path: Path) -> None
     bad.metadata["oops"] = object()
     with pytest.raises(TypeError, match="metadata is not JSON-serializable"):
         bad.save(tmp_path / "x.npz")
+    with pytest.raises(InvalidArgumentError, match="metadata is not JSON-serializable"):
+        bad.save(tmp_path / "x.npz")
     assert not list(tmp_path.iterdir())
+    bad.metadata["oops"] = 1
+    bad.save(tmp_path / "x.npz")
+    with pytest.raises(FileExistsError, match="x.npz exists: nothing was written; pass overwrite=True"):
+        bad.save(tmp_path / "x.npz", overwrite=False)
 
 
 def test_constructor_checks_lengths_shapes_and_dtypes(transitions: Transitions) -> None:
