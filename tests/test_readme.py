@@ -16,7 +16,7 @@ def python_blocks() -> str:
 
 def test_readme_has_examples_for_every_layer():
     code = python_blocks()
-    for name in ("TaskFamily", "collect_transitions", "RewardModel", "GoalConditioned", "LearnedRewardWrapper",
+    for name in ("TaskFamily", "collect_transitions", "RewardModel", "make_method", "LearnedRewardWrapper",
                  "train_agent"):
         assert name in code, f"the README lost its {name} example"
 

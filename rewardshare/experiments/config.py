@@ -13,9 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-#: Reward-model reuse methods, in report order. ``scratch`` is the baseline every speedup is measured against.
+#: Reward-model reuse methods compared by default, in report order: canonical names of the method registry
+#: (``rewardshare.rewardmodels.list_methods()``; a test checks them). ``scratch`` is the baseline every speedup is
+#: measured against.
 REUSE_METHODS: tuple[str, ...] = (
-    "scratch", "transfer", "multitask", "trunk_heads", "goal_conditioned", "maml", "map_prior",
+    "scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml", "map_prior",
 )
 #: Oracle rewards: the env's own sparse reward and the teacher's noiseless dense reward. They need no feedback.
 ORACLE_METHODS: tuple[str, ...] = ("true", "teacher")

@@ -65,48 +65,42 @@ def spaces_for(config: BenchConfig, task: Any) -> tuple[Any, Any]:
 
 
 # -- reuse methods -------------------------------------------------------------------------------------------------
+def method_settings(name: str, config: BenchConfig) -> dict[str, Any]:
+    """The keyword settings the registry builds method ``name`` with, read from the config.
+
+    Every method gets the model size and the pre-training seed; the MAML family its meta-training settings; every
+    other pre-trained method the pre-training steps (so a newly registered per-task method needs no entry here).
+    """
+    common: dict[str, Any] = {"hidden_sizes": tuple(config.hidden_sizes), "seed": config.pretrain_seed}
+    maml = {"iterations": config.maml_iterations, "inner_steps": config.maml_inner_steps,
+            "inner_lr": config.maml_inner_lr, "support_size": config.maml_support_size,
+            "query_size": config.maml_query_size}
+    if name == "scratch":
+        return common
+    if name in ("maml", "meta_sgd"):
+        return {**common, **maml}
+    if name == "map_prior":  # the prior mean is the benchmark's MAML (Meta-SGD under maml_meta_sgd)
+        return {**common, **maml, "base": "meta_sgd" if config.maml_meta_sgd else "maml",
+                "max_prior_tasks": config.max_prior_tasks}
+    return {**common, "steps": config.pretrain_steps}
+
+
 def make_method(name: str, config: BenchConfig, observation_space: Any, action_space: Any) -> Any:
-    """The :class:`~rewardshare.rewardmodels.reuse.ReuseMethod` behind a benchmark method name.
+    """The :class:`~rewardshare.rewardmodels.reuse.ReuseMethod` registered as ``name``, with the config's settings.
 
     Args:
-        name: One of :data:`~rewardshare.experiments.config.REUSE_METHODS`.
+        name: One of :data:`~rewardshare.experiments.config.REUSE_METHODS` (canonical registry names).
         config: Pre-training settings (steps, MAML iterations, hidden sizes, seed).
         observation_space: The env's observation space.
         action_space: The env's action space.
 
     Raises:
-        ValueError: On an unknown name.
+        ValueError: On a name the registry does not know.
     """
-    from rewardshare.rewardmodels.conditioning import GoalConditioned
-    from rewardshare.rewardmodels.maml import MAMLConfig, MAMLMethod
-    from rewardshare.rewardmodels.multitask import SharedTrunkHeads, TaskEmbedding
-    from rewardshare.rewardmodels.prior import MAPAdaptation
-    from rewardshare.rewardmodels.reuse import Scratch
-    from rewardshare.rewardmodels.transfer import Transfer
+    from rewardshare.rewardmodels.reuse import make_method as build
 
-    spaces = (observation_space, action_space)
-    model = {"hidden_sizes": tuple(config.hidden_sizes)}
-    seed = config.pretrain_seed
-    steps = {"steps": config.pretrain_steps, "seed": seed}
-
-    def maml() -> Any:
-        cfg = MAMLConfig(iterations=config.maml_iterations, meta_sgd=config.maml_meta_sgd,
-                         inner_steps=config.maml_inner_steps, inner_lr=config.maml_inner_lr,
-                         support_size=config.maml_support_size, query_size=config.maml_query_size)
-        return MAMLMethod(*spaces, cfg, seed=seed, **model)
-
-    factories = {
-        "scratch": lambda: Scratch(*spaces, seed=seed, **model),
-        "transfer": lambda: Transfer(*spaces, **steps, **model),
-        "multitask": lambda: TaskEmbedding(*spaces, **steps, **model),
-        "trunk_heads": lambda: SharedTrunkHeads(*spaces, **steps, **model),
-        "goal_conditioned": lambda: GoalConditioned(*spaces, **steps, **model),  # phi = normalised goal (row, col)
-        "maml": maml,
-        "map_prior": lambda: MAPAdaptation(maml(), max_prior_tasks=config.max_prior_tasks, seed=seed),
-    }
-    if name not in factories:
-        raise ValueError(f"method={name!r} is not allowed: use one of {tuple(factories)}")
-    return factories[name]()
+    registered = "meta_sgd" if name == "maml" and config.maml_meta_sgd else name  # the config's switch to Meta-SGD
+    return build(registered, observation_space, action_space, **method_settings(name, config))
 
 
 def _teacher(config: BenchConfig, task: Any) -> Any:
@@ -123,7 +117,7 @@ def _epic(model: Any, task: Any, teacher: Any) -> dict[str, float | None]:
 
 def _select(config: BenchConfig, method: Any, name: str, k: int, validation: list[tuple[Any, Any]],
             teachers: dict[str, Any]) -> dict[str, Any]:
-    from rewardshare.rewardmodels.reuse import select_budget
+    from rewardshare.rewardmodels import select_budget
 
     def score(model: Any, task: Any) -> float:
         epic = _epic(model, task, teachers[task.id])["epic"]
@@ -268,4 +262,6 @@ def execute_unit(root: str, config: dict[str, Any], unit: dict[str, Any]) -> Non
         raise ValueError(f"unit stage={stage!r} is not allowed: use 'source', 'prep' or 'run'")
 
 
-__all__ = ["collect_feedback", "env_kwargs", "execute_unit", "make_method", "objective", "spaces_for"]
+__all__ = [
+    "collect_feedback", "env_kwargs", "execute_unit", "make_method", "method_settings", "objective", "spaces_for",
+]

@@ -21,7 +21,7 @@ def test_profiles_meet_the_issue_minimums():
     assert len(full.seeds) >= 5 and full.n_eval_tasks >= 3 and len(full.ks) >= 3
     assert set(full.algos) == {"ppo", "dqn"}
     for c in (PROFILES["quick"], full):
-        assert set(c.methods) == {"scratch", "transfer", "multitask", "trunk_heads", "goal_conditioned", "maml",
+        assert set(c.methods) == {"scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml",
                                   "map_prior", "true", "teacher"}
     assert get_profile() == PROFILES["quick"]
 

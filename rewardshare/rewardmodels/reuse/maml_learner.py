@@ -1,4 +1,4 @@
-"""MAML and Meta-SGD for reward models, with two interchangeable backends (``torch.func`` and ``higher``).
+"""The MAML / Meta-SGD meta-learner of reward models: meta-training, meta-batches and adaptation.
 
 Model-agnostic meta-learning (Finn et al. 2017) learns initial weights ``theta`` from which a few gradient steps on
 a new task's small *support* set give a good reward model. For each task ``i`` of a meta-batch, with a support set
@@ -17,70 +17,38 @@ goal-agnostic few-step MAML with a scalar rate plateaued). ``first_order=True`` 
 constant in the outer gradient (FOMAML). ``inner_params`` restricts the inner loop to some parameters (``"context"``
 alone gives CAVIA, Zintgraf et al. 2019).
 
-Backends compute the same meta-gradient (tested to 1e-6): ``"func"`` runs the inner loop with
-:func:`torch.func.grad` / :func:`torch.func.functional_call` and vectorises the meta-batch with
-:func:`torch.func.vmap`; ``"higher"`` unrolls the same updates task by task on a ``higher.monkeypatch`` copy of the
-model. ``func`` is the faster one per meta-iteration on one CPU thread (``benchmarks/results/fewshot_reward.json``,
-``maml_backend_timing``), hence :data:`DEFAULT_BACKEND`. ``higher`` is unmaintained and patches torch internals, so
-it stays behind this one small interface. (MaxEnt IRL's loss groups items by task with ``torch.unique``, which vmap
-cannot run; the ``func`` backend then loops over the meta-batch.)
+The meta-loss is computed by one of two backends that give the same meta-gradient (:mod:`.maml_backends`:
+``torch.func``, the default, or ``higher``).
 
-The loss is an :class:`~.losses.Objective` (reward labels, preferences, T-REX, MaxEnt IRL): items stacked over tasks
-``(T, n, ...)``, the objective's ``shared`` tensors passed along unchanged.
+The loss is an :class:`~rewardshare.rewardmodels.objectives.Objective` (reward labels, preferences, T-REX, MaxEnt IRL):
+items stacked over tasks ``(T, n, ...)``, the objective's ``shared`` tensors passed along unchanged.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from torch import Tensor, nn
-from torch.func import grad
 
-from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import (
-    AdaptationBudget,
+from rewardshare.rewardmodels.objectives import Objective
+from rewardshare.rewardmodels.reuse.adapt import finetune_many
+from rewardshare.rewardmodels.reuse.functional import (
     Batch,
-    FunctionalModel,
     LossFn,
-    ReuseMethod,
-    _jsonable,
-    _loss_key,
     draw_items,
-    finetune_many,
     index_items,
     select_parameters,
     split_by_task,
     stack_items,
-    vmap_or_loop,
 )
+from rewardshare.rewardmodels.reuse.maml_backends import BACKENDS, DEFAULT_BACKEND, query_losses
 from rewardshare.rewardmodels.training import train_mode
-
-BACKENDS: tuple[str, ...] = ("func", "higher")
-DEFAULT_BACKEND = "func"
-
-
-class _HigherModel:
-    """A ``higher`` monkey-patched module bound to one list of fast weights; other attributes from the module."""
-
-    def __init__(self, fmodule: Any, module: nn.Module, params: list[Tensor]) -> None:
-        self._fmodule = fmodule
-        self._module = module
-        self._params = params
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        return self._fmodule(*args, params=self._params, **kwargs)
-
-    forward = __call__
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
 
 
 @dataclass
@@ -179,71 +147,6 @@ class MAML(nn.Module):
             return {n: float(self.config.inner_lr) for n in self.inner_names}
         return {n: self.inner_lrs[_lr_key(n)] for n in self.inner_names}
 
-    def _split_state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        fast = {n: p for n, p in self.model.named_parameters() if n in self.inner_names}
-        frozen = {n: p for n, p in self.model.named_parameters() if n not in fast}
-        frozen.update(dict(self.model.named_buffers()))
-        return fast, frozen
-
-    def _inner_loop(
-        self,
-        fast: dict[str, Tensor],
-        frozen: dict[str, Tensor],
-        rates: Mapping[str, Tensor | float],
-        loss_fn: LossFn,
-        support: Batch,
-        steps: int,
-        first_order: bool,
-    ) -> dict[str, Tensor]:
-        def support_loss(f: dict[str, Tensor]) -> Tensor:
-            return loss_fn(FunctionalModel(self.model, {**frozen, **f}), support)
-
-        for _ in range(steps):
-            g = grad(support_loss)(fast)
-            if first_order:
-                g = {n: v.detach() for n, v in g.items()}
-            fast = {n: fast[n] - rates[n] * g[n] for n in fast}
-        return fast
-
-    def _query_losses_func(
-        self, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
-    ) -> Tensor:
-        fast, frozen = self._split_state()
-        rates = self.rates()
-        first_order = self.config.first_order
-
-        def one_task(s: Batch, q: Batch) -> Tensor:
-            adapted = self._inner_loop(fast, frozen, rates, loss_fn, {**s, **shared}, steps, first_order)
-            return loss_fn(FunctionalModel(self.model, {**frozen, **adapted}), {**q, **shared})
-
-        return vmap_or_loop(one_task, [support, query], "MAML/" + _loss_key(loss_fn))
-
-    def _query_losses_higher(
-        self, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
-    ) -> Tensor:
-        import higher  # lazily: unmaintained, patches torch internals
-
-        names = [n for n, _ in self.model.named_parameters()]
-        base = dict(self.model.named_parameters())
-        rates = self.rates()
-        adapted_idx = [j for j, n in enumerate(names) if n in self.inner_names]
-        fmodule = higher.monkeypatch(self.model, copy_initial_weights=False, track_higher_grads=True)
-        losses = []
-        for t in range(int(next(iter(support.values())).shape[0])):
-            s = {**index_items(support, t), **shared}
-            q = {**index_items(query, t), **shared}
-            params = [base[n] for n in names]
-            for _ in range(steps):
-                loss = loss_fn(_HigherModel(fmodule, self.model, params), s)
-                grads = torch.autograd.grad(
-                    loss, [params[j] for j in adapted_idx], create_graph=not self.config.first_order
-                )
-                params = list(params)
-                for j, g in zip(adapted_idx, grads, strict=True):
-                    params[j] = params[j] - rates[names[j]] * (g.detach() if self.config.first_order else g)
-            losses.append(loss_fn(_HigherModel(fmodule, self.model, params), q))
-        return torch.stack(losses)
-
     def meta_loss(
         self,
         support: Batch,
@@ -271,14 +174,11 @@ class MAML(nn.Module):
             ValueError: On an unknown backend or support and query with different numbers of tasks.
         """
         backend = backend or self.config.backend
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is not allowed: use one of {BACKENDS}")
         steps = self.config.inner_steps if steps is None else int(steps)
         n_tasks = {int(v.shape[0]) for v in [*support.values(), *query.values()]}
         if len(n_tasks) != 1:
             raise ValueError(f"support and query disagree on the number of tasks (leading dims {sorted(n_tasks)})")
-        run = self._query_losses_func if backend == "func" else self._query_losses_higher
-        return run(support, query, loss_fn, dict(shared or {}), steps).mean()
+        return query_losses(self, backend, support, query, loss_fn, dict(shared or {}), steps).mean()
 
     def meta_parameters(self) -> Iterator[nn.Parameter]:
         """The meta-learned tensors: the model's trainable parameters and, under Meta-SGD, the inner rates."""
@@ -373,8 +273,8 @@ class MAML(nn.Module):
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
         on_divergence: str = "raise",
     ) -> list[RewardModel]:
-        """:meth:`adapt` for several targets at once (batched, see :func:`~.reuse.finetune_many`); ``lr_scale`` may
-        be one value per target; ``on_divergence`` as in :func:`~.reuse.finetune_many`."""
+        """:meth:`adapt` for several targets at once (batched, see :func:`~.adapt.finetune_many`); ``lr_scale`` may
+        be one value per target; ``on_divergence`` as in :func:`~.adapt.finetune_many`."""
         steps = self.config.inner_steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps={steps!r} is not allowed: use an int >= 0")
@@ -403,7 +303,7 @@ class MetaBatchSampler:
     """Draws meta-batches: ``n_tasks`` distinct tasks, each with disjoint support and query items.
 
     Args:
-        tasks: Per task id, its items (an Objective, e.g. from :func:`~.reuse.split_by_task`).
+        tasks: Per task id, its items (an Objective, e.g. from :func:`~.functional.split_by_task`).
         n_tasks: Tasks per meta-batch (drawn with replacement only when there are fewer tasks).
         support_size: Support items per task.
         query_size: Query items per task.
@@ -439,94 +339,3 @@ class MetaBatchSampler:
             supports.append(index_items(items, slice(0, self.support_size)))  # type: ignore[arg-type]
             queries.append(index_items(items, slice(self.support_size, None)))  # type: ignore[arg-type]
         return stack_items(supports), stack_items(queries)
-
-
-class MAMLMethod(ReuseMethod):
-    """MAML / Meta-SGD as a reuse method: meta-train on the source tasks, adapt with the learned inner loop.
-
-    An :class:`AdaptationBudget` reads here as: ``steps`` inner steps, ``lr`` a multiplier of the meta-learned inner
-    rates (``1.0`` = as meta-trained); ``params`` is fixed by ``config.inner_params``.
-
-    Args:
-        observation_space: The env's observation space.
-        action_space: The env's action space.
-        config: MAML settings.
-        seed: Seeds initialisation and sampling.
-        **model_kwargs: Passed to :class:`RewardModel`.
-    """
-
-    name = "maml"
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        config: MAMLConfig | None = None,
-        *,
-        seed: int = 0,
-        **model_kwargs: Any,
-    ) -> None:
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.maml_config = config or MAMLConfig()
-        self.seed = int(seed)
-        self.model_kwargs = model_kwargs
-        self.maml: MAML | None = None
-        self.history: list[float] = []
-        if self.maml_config.meta_sgd:
-            self.name = "meta_sgd"
-
-    def pretrain(self, source: Objective, tasks: Sequence[Any] | None = None, *, seed: int | None = None) -> MAMLMethod:
-        """Meta-train on the source tasks."""
-        seed = self.seed if seed is None else int(seed)
-        model = RewardModel(self.observation_space, self.action_space, seed=seed, **self.model_kwargs)
-        self.maml = MAML(model, self.maml_config)
-        self.history = self.maml.meta_train(source, seed=seed)
-        return self
-
-    def start_model(self, task: Any = None) -> RewardModel:
-        self._require_pretrained(self.maml is not None)
-        assert self.maml is not None
-        return self.maml.model.clone()  # type: ignore[operator]
-
-    def _run(
-        self,
-        starts: list[RewardModel],
-        targets: Sequence[Objective],
-        budgets: list[AdaptationBudget],
-        checkpoints: Iterable[int],
-        on_checkpoint: Callable[[int, list[RewardModel]], None] | None,
-        on_divergence: str = "raise",
-    ) -> list[RewardModel]:
-        # budget.steps inner steps at budget.lr times the meta-learned rates (see the class docstring)
-        self._require_pretrained(self.maml is not None)
-        assert self.maml is not None
-        return self.maml.adapt_many(
-            targets,
-            budgets[0].steps,
-            [b.lr for b in budgets],
-            checkpoints=list(checkpoints),
-            on_checkpoint=on_checkpoint,
-            on_divergence=on_divergence,
-        )
-
-    def candidate_params(self) -> list[str | tuple[str, ...]]:
-        inner = self.maml_config.inner_params
-        return ["all" if inner is None else tuple(inner)]
-
-    def candidate_lrs(self) -> list[float]:
-        # multipliers of the meta-learned rates: 1.0 is what meta-training optimised; smaller ones let many more
-        # steps than K run without diverging
-        return [0.1, 0.3, 1.0]
-
-    def candidate_steps(self) -> list[int]:
-        k = max(1, self.maml_config.inner_steps)
-        return [0, k, 2 * k, 5 * k, 20 * k, 60 * k]
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "method": self.name,
-            "maml": self.maml_config.to_dict(),
-            "seed": self.seed,
-            "model": {k: _jsonable(v) for k, v in self.model_kwargs.items()},
-        }

@@ -6,7 +6,7 @@ The model reads a descriptor ``phi(task)`` of the task next to the transition::
 
 with ``phi`` = the goal's coordinates normalised to ``[-1, 1]`` (:func:`goal_descriptor`) by default. A held-out task
 is served *zero-shot*: its descriptor is computed, no feedback needed (``steps=0``); its few items can optionally
-fine-tune the network (with :func:`~.reuse.select_budget` deciding whether that helps). The descriptor is stored as
+fine-tune the network (with :func:`~.selection.select_budget` deciding whether that helps). The descriptor is stored as
 the model's fixed ``context`` buffer, so the per-task model is a plain :class:`RewardModel`.
 """
 
@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import PerTaskPretrained, split_by_task
+from rewardshare.rewardmodels.objectives import Objective
+from rewardshare.rewardmodels.reuse.base import PerTaskPretrained
+from rewardshare.rewardmodels.reuse.functional import split_by_task
+from rewardshare.rewardmodels.reuse.registry import register_method
 
 Descriptor = Callable[[Any], np.ndarray]
 
@@ -46,7 +48,7 @@ def _goal_of(task: Any) -> tuple[int, int]:
     if hasattr(task, "goal"):
         return tuple(task.goal)  # type: ignore[return-value]
     if isinstance(task, str):
-        from rewardshare.rewardmodels.irl import goal_from_task_id
+        from rewardshare.envs import goal_from_task_id
 
         return goal_from_task_id(task)
     arr = np.asarray(task)
@@ -57,6 +59,7 @@ def _goal_of(task: Any) -> tuple[int, int]:
     )
 
 
+@register_method("goal_conditioned")
 class GoalConditioned(PerTaskPretrained):
     """``R(s, a, phi(task))`` with ``phi`` the normalised goal coordinates (see the module docstring).
 
@@ -67,11 +70,9 @@ class GoalConditioned(PerTaskPretrained):
         width: Grid width; default likewise.
         descriptor: A custom ``phi(task) -> (context_dim,)`` array; default :func:`goal_descriptor` of the task's goal.
         context_dim: Size of ``phi``'s output (2 for the default).
-        **kwargs: The pre-training settings of :class:`~.reuse.PerTaskPretrained` (``steps``, ``lr``,
+        **kwargs: The pre-training settings of :class:`~.base.PerTaskPretrained` (``steps``, ``lr``,
             ``items_per_task``, ``tasks_per_step``, ``seed``); the rest is passed to :class:`RewardModel`.
     """
-
-    name = "goal_conditioned"
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ Pre-training on source tasks ``1..T`` (pooled; ``T = 1`` for one source task), e
 
     theta_0 = argmin_theta (1/T) sum_t L_t(theta)
 
-then, on the target task with items ``D``, :func:`~.reuse.finetune` from ``theta_0`` with part of the network frozen::
+then, on the target task with items ``D``, :func:`~.adapt.finetune` from ``theta_0`` with part of the network frozen::
 
     theta* = argmin_{theta_free} L(theta_free, theta_frozen = theta_0; D)     (a few Adam steps)
 
@@ -26,15 +26,18 @@ from typing import Any
 
 from gymnasium import spaces
 
-from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import ReuseMethod, _jsonable, split_by_task, train_per_task
+from rewardshare.rewardmodels.objectives import Objective
+from rewardshare.rewardmodels.reuse.base import ReuseMethod, jsonable
+from rewardshare.rewardmodels.reuse.functional import split_by_task
+from rewardshare.rewardmodels.reuse.pretraining import train_per_task
+from rewardshare.rewardmodels.reuse.registry import register_method
 
 FREEZE_OPTIONS: tuple[str, ...] = ("none", "first_layer", "trunk", "all_but_last_layer")
 
 
 def trainable_for_freeze(model: RewardModel, freeze: str) -> str | tuple[str, ...]:
-    """The ``params`` spec (see :func:`~.reuse.select_parameters`) that trains what ``freeze`` leaves free.
+    """The ``params`` spec (see :func:`~.functional.select_parameters`) that trains what ``freeze`` leaves free.
 
     Args:
         model: The model to be fine-tuned.
@@ -56,13 +59,14 @@ def trainable_for_freeze(model: RewardModel, freeze: str) -> str | tuple[str, ..
     return tuple(f"trunk.{n}" for n in linear[1:]) + ("head", *ctx)
 
 
+@register_method("transfer")
 class Transfer(ReuseMethod):
     """Fine-tune a source model on the target (see the module docstring for the formulas).
 
     Args:
         observation_space: The env's observation space.
         action_space: The env's action space.
-        freeze: Fix the freeze option (one of :data:`FREEZE_OPTIONS`); ``None`` lets :func:`~.reuse.select_budget`
+        freeze: Fix the freeze option (one of :data:`FREEZE_OPTIONS`); ``None`` lets :func:`~.selection.select_budget`
             choose among ``"none"``, ``"first_layer"`` and ``"trunk"``.
         source_task: Pre-train on this one source task id only; ``None`` pools every source task.
         steps: Pre-training steps.
@@ -74,8 +78,6 @@ class Transfer(ReuseMethod):
     Raises:
         ValueError: On an unknown freeze option.
     """
-
-    name = "transfer"
 
     def __init__(
         self,
@@ -160,5 +162,5 @@ class Transfer(ReuseMethod):
             "lr": self.lr,
             "items_per_task": self.items_per_task,
             "seed": self.seed,
-            "model": {k: _jsonable(v) for k, v in self.model_kwargs.items()},
+            "model": {k: jsonable(v) for k, v in self.model_kwargs.items()},
         }

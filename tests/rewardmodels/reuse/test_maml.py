@@ -9,9 +9,11 @@ from rm_data import FAMILY, loss_of
 
 from rewardshare.feedback import collect_demonstrations, collect_preferences, collect_transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
-from rewardshare.rewardmodels import reuse as reuse_mod
-from rewardshare.rewardmodels.maml import MAML, MAMLConfig, MAMLMethod, MetaBatchSampler
-from rewardshare.rewardmodels.reuse import AdaptationBudget, split_by_task
+from rewardshare.rewardmodels.reuse import AdaptationBudget
+from rewardshare.rewardmodels.reuse import functional as functional_mod
+from rewardshare.rewardmodels.reuse.functional import split_by_task
+from rewardshare.rewardmodels.reuse.maml import MAMLMethod
+from rewardshare.rewardmodels.reuse.maml_learner import MAML, MAMLConfig, MetaBatchSampler
 
 
 def _model(spaces_, seed=0, **kw):
@@ -58,11 +60,11 @@ def test_first_and_second_order_gradients_differ(spaces_, labels):
 
 def test_func_backend_vectorises_a_reward_model(spaces_, labels):
     # the default backend must really run under vmap with the project's RewardModel (not fall back to a loop)
-    reuse_mod._NO_VMAP.discard("MAML/LabelObjective")
+    functional_mod._NO_VMAP.discard("MAML/LabelObjective")
     maml = MAML(_model(spaces_), MAMLConfig(inner_steps=1))
     support, query = _meta_batch(labels)
     maml.meta_loss(support, query, labels.loss, labels.shared)
-    assert "MAML/LabelObjective" not in reuse_mod._NO_VMAP
+    assert "MAML/LabelObjective" not in functional_mod._NO_VMAP
 
 
 def test_backends_agree_on_preferences(spaces_):
@@ -84,7 +86,7 @@ def test_backends_agree_on_maxent_irl(spaces_):
     maml = MAML(_model(spaces_), MAMLConfig(inner_steps=2, inner_lr=0.05))
     support, query = _meta_batch(irl, n_tasks=3, support=4, query=6)
     with pytest.warns(RuntimeWarning, match="looping over tasks"):
-        reuse_mod._NO_VMAP.discard("MAML/MaxEntIRLObjective")
+        functional_mod._NO_VMAP.discard("MAML/MaxEntIRLObjective")
         g_func = _meta_grads(maml, support, query, irl, "func")[1]
     g_higher = _meta_grads(maml, support, query, irl, "higher")[1]
     for a, b in zip(g_func, g_higher, strict=True):

@@ -5,8 +5,8 @@
     R(s, a, t) = f_theta(x(s, a), e_t),       min_{theta, e_1..e_T} (1/T) sum_t L_t(theta, e_t)
 
 Each item is trained with *its own* task's embedding (items are grouped by ``task_index``, see
-:func:`~.reuse.per_task_losses`; the seed code drew a random task index per batch, which teaches nothing). A new task
-gets a new embedding ``e_new`` (started at the mean of the learned ones) learned from its ``k`` items with
+:func:`~.functional.per_task_losses`; the seed code drew a random task index per batch, which teaches nothing). A new
+task gets a new embedding ``e_new`` (started at the mean of the learned ones) learned from its ``k`` items with
 ``theta`` frozen, ``e_new = argmin_e L(theta, e; D)``, optionally followed by fine-tuning everything.
 
 **Shared trunk + heads** (:class:`SharedTrunkHeads`): a shared representation ``h`` and a linear head ``g_i`` per
@@ -31,9 +31,11 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import PerTaskPretrained, split_by_task
+from rewardshare.rewardmodels.objectives import Objective
+from rewardshare.rewardmodels.reuse.base import PerTaskPretrained
+from rewardshare.rewardmodels.reuse.functional import split_by_task
+from rewardshare.rewardmodels.reuse.registry import register_method
 
 
 def _task_key(task: Any) -> str | None:
@@ -50,6 +52,7 @@ class _MultiTaskBase(PerTaskPretrained):
         return self.task_ids.index(key) if key in self.task_ids else None
 
 
+@register_method("task_embedding")
 class TaskEmbedding(_MultiTaskBase):
     """``R(s, a, t)`` with a learned task embedding (see the module docstring).
 
@@ -67,8 +70,6 @@ class TaskEmbedding(_MultiTaskBase):
     Raises:
         ValueError: If ``embedding_dim < 1``.
     """
-
-    name = "multitask_embedding"
 
     def __init__(
         self, observation_space: spaces.Space, action_space: spaces.Space, *, embedding_dim: int = 8, **kwargs: Any
@@ -129,13 +130,12 @@ class TaskEmbedding(_MultiTaskBase):
         return {**self._base_config(), "embedding_dim": self.embedding_dim}
 
 
+@register_method("trunk_heads")
 class SharedTrunkHeads(_MultiTaskBase):
     """``f_i(x) = g_i(h(x))``: a shared trunk and a linear head per task (see the module docstring).
 
     Args: as :class:`TaskEmbedding`, without ``embedding_dim``.
     """
-
-    name = "shared_trunk_heads"
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         super().__init__(observation_space, action_space, **kwargs)

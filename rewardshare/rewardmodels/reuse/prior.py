@@ -11,14 +11,14 @@ where ``L`` is the mean loss over the ``k`` items and ``lambda`` absorbs the lik
 learns *how much* each weight varies between tasks:
 
 - the mean ``mu`` is meta-learned weights (by default MAML's initialisation, :class:`~.maml.MAMLMethod`; any
-  pretrained :class:`~.reuse.ReuseMethod` can provide it);
+  pretrained :class:`~.base.ReuseMethod` can provide it);
 - the precision is estimated empirically from the source tasks (empirical Bayes): each source task's weights
   ``theta_t`` are fitted from ``mu`` on that task's items, ``sigma_j^2 = mean_t (theta_tj - mu_j)^2 + eps``, and
   ``w_j = (1 / sigma_j^2) / mean_j(1 / sigma_j^2)`` (clipped to ``[1e-3, 1e3]``): weights that differ between tasks
   are cheap to move, weights all tasks share are held near ``mu``.
 
 ``lambda`` (``AdaptationBudget.prior_weight``), the steps and the learning rate are chosen on validation tasks
-(:func:`~.reuse.select_budget`).
+(:func:`~.selection.select_budget`).
 """
 
 from __future__ import annotations
@@ -29,17 +29,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import Tensor
 
-from rewardshare.rewardmodels.losses import Objective
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.reuse import (
-    AdaptationBudget,
-    Penalty,
-    ReuseMethod,
-    finetune,
-    split_by_task,
-)
+from rewardshare.rewardmodels.objectives import Objective
+from rewardshare.rewardmodels.reuse.adapt import AdaptationBudget, Penalty, finetune
+from rewardshare.rewardmodels.reuse.base import ReuseMethod
+from rewardshare.rewardmodels.reuse.functional import split_by_task
+from rewardshare.rewardmodels.reuse.registry import make_method, register_method
 
 PRECISION_CLIP = (1e-3, 1e3)
 
@@ -199,3 +197,56 @@ class MAPAdaptation(ReuseMethod):
             "max_prior_tasks": self.max_prior_tasks,
             "seed": self.seed,
         }
+
+
+@register_method("map_prior")
+def map_prior(
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    *,
+    base: str | ReuseMethod = "maml",
+    isotropic: bool = False,
+    prior_steps: int = 100,
+    prior_lr: float = 1e-3,
+    max_prior_tasks: int | None = None,
+    pretrain_base: bool | None = None,
+    seed: int = 0,
+    **base_settings: Any,
+) -> MAPAdaptation:
+    """MAP adaptation over a base method built by name (the registry's factory of ``"map_prior"``).
+
+    Args:
+        observation_space: The env's observation space.
+        action_space: The env's action space.
+        base: The registered name of the method whose start model is the prior mean (``"maml"``, ``"meta_sgd"``,
+            ...), built with ``seed`` and ``base_settings``; or an already built method (e.g. a pretrained
+            ``meta_sgd`` shared with another run), which is then not pre-trained again unless ``pretrain_base``.
+        isotropic: See :class:`MAPAdaptation`.
+        prior_steps: See :class:`MAPAdaptation`.
+        prior_lr: See :class:`MAPAdaptation`.
+        max_prior_tasks: See :class:`MAPAdaptation`.
+        pretrain_base: Pre-train the base in :meth:`MAPAdaptation.pretrain`; default: only a base built here.
+        seed: Seeds the base and the prior's estimation.
+        **base_settings: The base method's settings (``iterations``, ``inner_steps``, ``hidden_sizes``, ...).
+
+    Raises:
+        ValueError: If ``base`` is ``"map_prior"`` itself or not a registered name.
+        TypeError: If ``base_settings`` are given with an already built base.
+    """
+    if isinstance(base, ReuseMethod):
+        if base_settings:
+            raise TypeError(f"base settings {sorted(base_settings)} cannot apply to an already built base method")
+        method = base
+    elif base == "map_prior":
+        raise ValueError("base='map_prior' is not allowed: the prior mean must come from another method")
+    else:
+        method = make_method(base, observation_space, action_space, seed=seed, **base_settings)
+    return MAPAdaptation(
+        method,
+        isotropic=isotropic,
+        prior_steps=prior_steps,
+        prior_lr=prior_lr,
+        max_prior_tasks=max_prior_tasks,
+        pretrain_base=not isinstance(base, ReuseMethod) if pretrain_base is None else pretrain_base,
+        seed=seed,
+    )
