@@ -51,21 +51,17 @@ from rewardshare._atomic import atomic_open, atomic_write_json
 from rewardshare.envs import GoalTask, TaskFamily
 from rewardshare.feedback import Teacher, collect_transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
-from rewardshare.rewardmodels.conditioning import GoalConditioned
 from rewardshare.rewardmodels.evaluation import epic_from_tensors, grid_mdp, reward_tensor, transition_rewards
-from rewardshare.rewardmodels.maml import MAML, MAMLConfig, MAMLMethod, MetaBatchSampler
-from rewardshare.rewardmodels.multitask import SharedTrunkHeads, TaskEmbedding
 from rewardshare.rewardmodels.objectives import Objective
-from rewardshare.rewardmodels.prior import MAPAdaptation
-from rewardshare.rewardmodels.reuse import ReuseMethod, Scratch, select_budget, split_by_task
-from rewardshare.rewardmodels.transfer import Transfer
+from rewardshare.rewardmodels.reuse import ReuseMethod, make_method, select_budget, split_by_task
+from rewardshare.rewardmodels.reuse.maml_learner import MAML, MAMLConfig, MetaBatchSampler
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fewshot_reward.json"
 METHODS: tuple[str, ...] = (
     "scratch",
     "transfer",
-    "multitask_embedding",
-    "shared_trunk_heads",
+    "task_embedding",
+    "trunk_heads",
     "goal_conditioned",
     "maml",
     "meta_sgd",
@@ -231,55 +227,39 @@ def bootstrap_mean(values: Sequence[float], n_boot: int, seed: int) -> dict[str,
 
 # ------------------------------------------------------------------------------------------------ methods
 def build_methods(cfg: Config, spaces: tuple[Any, Any], height: int, width: int) -> dict[str, ReuseMethod]:
-    """Every method of ``cfg.methods`` with the benchmark's settings (``map_prior`` reuses ``meta_sgd``'s mean)."""
-    model_kw = {"hidden_sizes": tuple(cfg.hidden_sizes)}
-    pre = {
-        "steps": cfg.pretrain_steps,
-        "lr": cfg.pretrain_lr,
-        "items_per_task": cfg.items_per_task,
-        "seed": cfg.seed,
-        **model_kw,
+    """Every method of ``cfg.methods`` built by the registry with the benchmark's settings (``map_prior`` reuses
+    ``meta_sgd``'s, or ``maml``'s, pre-trained mean)."""
+    common = {"seed": cfg.seed, "hidden_sizes": tuple(cfg.hidden_sizes)}
+    pre = {**common, "steps": cfg.pretrain_steps, "lr": cfg.pretrain_lr, "items_per_task": cfg.items_per_task}
+    maml = {
+        **common,
+        "inner_steps": cfg.maml_inner_steps,
+        "inner_lr": cfg.maml_inner_lr,
+        "meta_batch_size": cfg.maml_meta_batch,
+        "support_size": cfg.maml_support,
+        "query_size": cfg.maml_query,
+        "outer_lr": cfg.maml_outer_lr,
+        "iterations": cfg.maml_iterations,
     }
-
-    def maml_cfg(meta_sgd: bool) -> MAMLConfig:
-        return MAMLConfig(
-            inner_steps=cfg.maml_inner_steps,
-            inner_lr=cfg.maml_inner_lr,
-            meta_sgd=meta_sgd,
-            meta_batch_size=cfg.maml_meta_batch,
-            support_size=cfg.maml_support,
-            query_size=cfg.maml_query,
-            outer_lr=cfg.maml_outer_lr,
-            iterations=cfg.maml_iterations,
-        )
-
     out: dict[str, ReuseMethod] = {}
     for name in cfg.methods:
         if name == "scratch":
-            out[name] = Scratch(*spaces, seed=cfg.seed, **model_kw)
-        elif name == "transfer":
-            out[name] = Transfer(*spaces, **pre)
-        elif name == "multitask_embedding":
-            out[name] = TaskEmbedding(*spaces, embedding_dim=cfg.embedding_dim, **pre)
-        elif name == "shared_trunk_heads":
-            out[name] = SharedTrunkHeads(*spaces, **pre)
-        elif name == "goal_conditioned":
-            out[name] = GoalConditioned(*spaces, height=height, width=width, **pre)
+            settings: dict[str, Any] = common
         elif name in ("maml", "meta_sgd"):
-            out[name] = MAMLMethod(*spaces, maml_cfg(name == "meta_sgd"), seed=cfg.seed, **model_kw)
+            settings = maml
         elif name == "map_prior":
             base = out.get("meta_sgd") or out.get("maml")
             if base is None:
                 raise ValueError("map_prior needs 'meta_sgd' or 'maml' listed before it in methods (its prior mean)")
-            out[name] = MAPAdaptation(
-                base,
-                pretrain_base=False,
-                prior_steps=cfg.prior_steps,
-                max_prior_tasks=cfg.max_prior_tasks,
-                seed=cfg.seed,
-            )
+            settings = {"base": base, "prior_steps": cfg.prior_steps, "max_prior_tasks": cfg.max_prior_tasks,
+                        "seed": cfg.seed}
+        elif name == "task_embedding":
+            settings = {**pre, "embedding_dim": cfg.embedding_dim}
+        elif name == "goal_conditioned":
+            settings = {**pre, "height": height, "width": width}
         else:
-            raise ValueError(f"method {name!r} is not allowed: use names from {METHODS}")
+            settings = pre
+        out[name] = make_method(name, *spaces, **settings)
     return out
 
 

@@ -8,6 +8,8 @@
 - :func:`load_model`, :class:`ModelStore` (``sharing.py``): safetensors + JSON files and a local store.
 - :func:`evaluate`, :func:`epic_distance`, :func:`preference_accuracy`, :func:`plot_reward_heatmap`
   (``evaluation.py``): judging a reward model against the teacher without RL.
+- :func:`make_method`, :func:`list_methods`, :func:`register_method` and the reuse methods (``reuse/``): reusing
+  what was learned on source tasks for a new task.
 """
 
 from rewardshare.rewardmodels.evaluation import (
@@ -29,25 +31,37 @@ __all__ = [
     "preference_accuracy", "provenance", "save_model", "space_from_dict", "space_to_dict", "spaces_equal",
 ]
 
-# Reuse across tasks (reuse.py, transfer.py, multitask.py, conditioning.py, maml.py, prior.py): scratch, transfer,
-# task embedding, shared trunk + heads, goal conditioning, MAML / Meta-SGD, MAP under a meta-learned Gaussian prior.
-from rewardshare.rewardmodels.conditioning import GoalConditioned, goal_descriptor  # noqa: E402
-from rewardshare.rewardmodels.maml import MAML, MAMLConfig, MAMLMethod  # noqa: E402
-from rewardshare.rewardmodels.multitask import SharedTrunkHeads, TaskEmbedding  # noqa: E402
-from rewardshare.rewardmodels.prior import GaussianPrior, MAPAdaptation, fit_gaussian_prior  # noqa: E402
+# Reuse across tasks (the reuse/ package): build a method by its canonical name with make_method (list_methods()
+# gives the names); scratch, transfer, task embedding, shared trunk + heads, goal conditioning, MAML / Meta-SGD,
+# MAP under a meta-learned Gaussian prior.
 from rewardshare.rewardmodels.reuse import (  # noqa: E402
+    FREEZE_OPTIONS,
+    MAML,
     AdaptationBudget,
     BudgetSelection,
+    GaussianPrior,
+    GoalConditioned,
+    MAMLConfig,
+    MAMLMethod,
+    MAPAdaptation,
     ReuseMethod,
     Scratch,
+    SharedTrunkHeads,
+    TaskEmbedding,
+    Transfer,
     finetune,
     finetune_many,
+    fit_gaussian_prior,
+    goal_descriptor,
+    list_methods,
+    make_method,
+    register_method,
     select_budget,
 )
-from rewardshare.rewardmodels.transfer import FREEZE_OPTIONS, Transfer  # noqa: E402
 
 __all__ += [
     "FREEZE_OPTIONS", "MAML", "AdaptationBudget", "BudgetSelection", "GaussianPrior", "GoalConditioned",
     "MAMLConfig", "MAMLMethod", "MAPAdaptation", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding",
-    "Transfer", "finetune", "finetune_many", "fit_gaussian_prior", "goal_descriptor", "select_budget",
+    "Transfer", "finetune", "finetune_many", "fit_gaussian_prior", "goal_descriptor", "list_methods", "make_method",
+    "register_method", "select_budget",
 ]
