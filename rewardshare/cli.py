@@ -78,6 +78,8 @@ def collect(
         COVERAGES,
         REWARD_KINDS,
         BudgetExhausted,
+        CollectionOptions,
+        EnvOptions,
         collect_demonstrations,
         collect_preferences,
         collect_transitions,
@@ -129,17 +131,20 @@ def collect(
             raise typer.BadParameter(str(exc), param_hint="--task-id") from None
     else:
         tasks = family.split(split)
-    common = {
+    env_options = {
         "obs_mode": obs_mode, "observe_goal": bool(spec_kwargs.get("observe_goal", False)
                                                    if observe_goal is None else observe_goal),
-        "absorbing_goal": absorbing_goal, "max_steps": max_steps, "seed": seed, "env_id": env_id,
-        "progress": progress,
+        "absorbing_goal": absorbing_goal, "max_steps": max_steps,
+    }
+    run_options = {
+        "env_id": env_id, "progress": progress,
         "metadata": {"family": family.name, "split": None if task_id else split, "split_seed": split_seed,
                      "command": "rewardshare collect " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in {
                          "env_id": env_id, "split": split, "kind": kind, "budget": budget, "seed": seed}.items())},
     }
     start = time.perf_counter()
     try:
+        common = {"seed": seed, "env": EnvOptions(**env_options), "options": CollectionOptions(**run_options)}
         if kind == "labels":
             data = collect_transitions(tasks, budget, coverage=cov, reward=reward, noise=noise, flip_prob=flip_prob,
                                        expert_epsilon=expert_epsilon, **common)

@@ -34,9 +34,9 @@ def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int) -> Any:
     Returns:
         ``Transitions`` (labels) or ``Preferences``.
     """
-    from rewardshare.feedback import collect_preferences, collect_transitions
+    from rewardshare.feedback import EnvOptions, collect_preferences, collect_transitions
 
-    common = {"reward": config.teacher_reward, "obs_mode": config.obs_mode, "max_steps": config.max_steps,
+    common = {"reward": config.teacher_reward, "env": EnvOptions(obs_mode=config.obs_mode, max_steps=config.max_steps),
               "seed": int(seed)}
     if config.feedback == "labels":
         return collect_transitions(tasks, int(n), coverage="uniform", noise=config.teacher_noise, **common)

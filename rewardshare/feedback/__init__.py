@@ -6,11 +6,14 @@ self-describing datasets.
 - :class:`Transitions`, :class:`Preferences`, :class:`Demonstrations` — numpy datasets with versioned
   ``save``/``load``; :func:`load_dataset` opens any of them.
 - :func:`collect_transitions`, :func:`collect_preferences`, :func:`collect_demonstrations` — collection over one task
-  or many (e.g. a :class:`~rewardshare.envs.TaskFamily` split) with the native vector env.
+  or many (e.g. a :class:`~rewardshare.envs.TaskFamily` split) with the native vector env; :class:`EnvOptions` and
+  :class:`CollectionOptions` group the env and run settings they share.
 """
 
 from rewardshare.feedback.collection import (
     COVERAGES,
+    CollectionOptions,
+    EnvOptions,
     collect_demonstrations,
     collect_preferences,
     collect_transitions,
@@ -40,7 +43,7 @@ from rewardshare.feedback.teacher import (
 
 __all__ = [
     "ABSORBING_REWARD", "COVERAGES", "DENSE_CLOSER", "DENSE_FARTHER", "DENSE_GOAL_BONUS", "FORMAT_VERSION",
-    "REWARD_KINDS", "TIE", "BudgetExhausted", "DatasetFormatError", "Demonstrations", "Episode", "FeedbackDataset",
-    "Preferences", "Teacher", "Transitions", "collect_demonstrations", "collect_preferences", "collect_transitions",
-    "expert_actions", "load_dataset", "read_header",
+    "REWARD_KINDS", "TIE", "BudgetExhausted", "CollectionOptions", "DatasetFormatError", "Demonstrations", "EnvOptions",
+    "Episode", "FeedbackDataset", "Preferences", "Teacher", "Transitions", "collect_demonstrations",
+    "collect_preferences", "collect_transitions", "expert_actions", "load_dataset", "read_header",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from rewardshare.envs import GoalTask, GridGoalEnv, TaskFamily, distances_to, move
 from rewardshare.feedback import (
     BudgetExhausted,
+    CollectionOptions,
+    EnvOptions,
     Teacher,
     Transitions,
     collect_demonstrations,
@@ -41,7 +44,7 @@ def test_uniform_coverage_covers_every_free_cell_action_pair() -> None:
     more = collect_transitions(TASK, len(pairs) + 7, seed=1)
     counts = Counter((tuple(p), int(a)) for p, a in zip(more.agent_pos, more.action, strict=True))
     assert set(counts) == pairs and sorted(Counter(counts.values()).items()) == [(1, len(pairs) - 7), (2, 7)]
-    absorbing = collect_transitions(TASK, len(pairs) + 4, absorbing_goal=True)
+    absorbing = collect_transitions(TASK, len(pairs) + 4, env=EnvOptions(absorbing_goal=True))
     cells = {tuple(p) for p in absorbing.agent_pos}
     assert TASK.goal in cells  # with an absorbing goal the moves out of it are part of the episode
     check_transitions_are_real(data)
@@ -60,8 +63,8 @@ def test_noiseless_labels_are_the_teachers_true_reward() -> None:
                                                         ("grid", False)])
 def test_observations_are_the_envs(obs_mode: str, observe_goal: bool) -> None:
     tasks = FAMILY.train[:2]
-    data = collect_transitions(tasks, 200, coverage={"random": 0.5, "uniform": 0.5}, obs_mode=obs_mode,
-                               observe_goal=observe_goal)
+    data = collect_transitions(tasks, 200, coverage={"random": 0.5, "uniform": 0.5},
+                               env=EnvOptions(obs_mode=obs_mode, observe_goal=observe_goal))
     for task in tasks:
         env = task.make_env(obs_mode=obs_mode, observe_goal=observe_goal)
         part = data.by_task()[task.id]
@@ -83,7 +86,7 @@ def test_random_and_expert_rollouts_follow_the_dynamics() -> None:
 
 
 def test_absorbing_rollouts_keep_the_agent_on_the_goal() -> None:
-    data = collect_transitions(TASK, 3000, coverage="expert", absorbing_goal=True, max_steps=30)
+    data = collect_transitions(TASK, 3000, coverage="expert", env=EnvOptions(absorbing_goal=True, max_steps=30))
     check_transitions_are_real(data, absorbing=True)
     on_goal = (data.agent_pos == TASK.goal).all(axis=1)
     assert on_goal.sum() > 100 and not data.done.any()
@@ -161,8 +164,8 @@ def test_budgets_are_charged_exactly_and_checked_before_collecting() -> None:
         (lambda: collect_transitions([], 10), r"tasks=\[\] is not allowed"),
         (lambda: collect_transitions(TASK, 10, coverage="expert", expert_epsilon=2),
          r"expert_epsilon=2 is not allowed"),
-        (lambda: collect_transitions(TASK, 10, obs_mode="pixels"), r"obs_mode='pixels' is not allowed"),
-        (lambda: collect_preferences(TASK, 10, segment_length=50, max_steps=20),
+        (lambda: collect_transitions(TASK, 10, env=EnvOptions(obs_mode="pixels")), r"obs_mode='pixels' is not allowed"),
+        (lambda: collect_preferences(TASK, 10, segment_length=50, env=EnvOptions(max_steps=20)),
          r"segment_length=50 is not allowed: it must be <= max_steps=20"),
         (lambda: collect_demonstrations(TASK), r"give exactly one of them"),
         (lambda: collect_demonstrations(TASK, 3, noise_kind="gumbel"), r"noise_kind='gumbel' is not allowed"),
@@ -178,7 +181,7 @@ def test_bad_arguments_are_refused(call, match: str) -> None:
 def test_preference_segments_are_contiguous_and_labelled_by_return(absorbing: bool) -> None:
     tasks = FAMILY.train[:3]
     data = collect_preferences(tasks, 300, segment_length=6, coverage={"random": 0.5, "expert": 0.3, "uniform": 0.2},
-                               absorbing_goal=absorbing, obs_mode="onehot", seed=1)
+                               env=EnvOptions(absorbing_goal=absorbing, obs_mode="onehot"), seed=1)
     assert data.obs_a.shape == (300, 6, 49) and data.segment_length == 6
     for tid, part in data.by_task().items():
         task = FAMILY.task(tid)
@@ -223,7 +226,7 @@ def test_epsilon_zero_demonstrations_are_shortest_paths() -> None:
 
 
 def test_noisy_demonstrations_reach_the_goal_or_are_truncated() -> None:
-    data = collect_demonstrations(TASK, 60, noise_levels=(0.0, 0.5, 1.0), max_steps=25, seed=2)
+    data = collect_demonstrations(TASK, 60, noise_levels=(0.0, 0.5, 1.0), env=EnvOptions(max_steps=25), seed=2)
     assert sorted(Counter(data.demonstrator_noise.tolist()).items()) == [(0.0, 20), (0.5, 20), (1.0, 20)]
     lengths = data.episode_lengths
     for ep, n in zip(data.episodes(), lengths, strict=True):
@@ -236,8 +239,8 @@ def test_noisy_demonstrations_reach_the_goal_or_are_truncated() -> None:
 
 
 def test_temperature_and_absorbing_demonstrations() -> None:
-    data = collect_demonstrations(TASK, 10, noise_kind="temperature", noise_levels=(0.0, 3.0), absorbing_goal=True,
-                                  max_steps=20)
+    data = collect_demonstrations(TASK, 10, noise_kind="temperature", noise_levels=(0.0, 3.0),
+                                  env=EnvOptions(absorbing_goal=True, max_steps=20))
     assert np.all(data.episode_lengths == 20) and not data.done.any()
     assert data.metadata["noise_kind"] == "temperature"
 
@@ -256,8 +259,32 @@ def test_demonstration_budget_counts_steps() -> None:
 
 def test_obs_for_every_registered_obs_mode_matches_a_vector_rollout() -> None:
     """The collector's observation tables are the env's: compare with a direct GridGoalEnv."""
-    data = collect_transitions(TASK, 50, coverage="random", obs_mode="grid", observe_goal=True)
+    data = collect_transitions(TASK, 50, coverage="random", env=EnvOptions(obs_mode="grid", observe_goal=True))
     env = GridGoalEnv(layout="four_rooms", size=7, goal=TASK.goal, obs_mode="grid", observe_goal=True)
     assert isinstance(data, Transitions)
     for i in range(50):
         assert np.array_equal(data.obs[i], env.observation_for(tuple(data.agent_pos[i])))
+
+
+def test_parameter_objects_are_validated_frozen_and_recorded() -> None:
+    with pytest.raises(ValueError, match=r"max_steps=0 is not allowed: use an int >= 1"):
+        EnvOptions(max_steps=0)
+    with pytest.raises(ValueError, match=r"observe_goal='yes' is not allowed: use True or False"):
+        EnvOptions(observe_goal="yes")
+    with pytest.raises(ValueError, match=r"num_envs=0 is not allowed: use an int >= 1"):
+        CollectionOptions(num_envs=0)
+    with pytest.raises(ValueError, match=r"metadata=\[1\] is not allowed: use a mapping"):
+        CollectionOptions(metadata=[1])
+    with pytest.raises(TypeError, match=r"env=\{'obs_mode': 'onehot'\} is not allowed: use EnvOptions"):
+        collect_transitions(TASK, 4, env={"obs_mode": "onehot"})
+    env = EnvOptions(obs_mode="onehot", max_steps=40)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        env.obs_mode = "grid"  # type: ignore[misc]
+    options = CollectionOptions(num_envs=4, env_id="rewardshare/GridGoal-FourRooms-v0", metadata={"note": "x"})
+    data = collect_transitions(TASK, 20, coverage="random", env=env, options=options)
+    assert data.metadata["env_kwargs"] == {"layout": "four_rooms", "size": 7, "layout_seed": 0, **env.env_kwargs()}
+    assert data.metadata["env_id"] == "rewardshare/GridGoal-FourRooms-v0" and data.metadata["note"] == "x"
+    assert data.obs.shape == (20, 49)
+    # the batch size changes the rollouts, not what a default collection draws
+    assert collect_transitions(TASK, 20, seed=3).equals(collect_transitions(TASK, 20, seed=3,
+                                                                            options=CollectionOptions(progress=False)))

@@ -19,6 +19,7 @@ from rewardshare.feedback import (
     FORMAT_VERSION,
     DatasetFormatError,
     Demonstrations,
+    EnvOptions,
     FeedbackDataset,
     Preferences,
     Transitions,
@@ -35,12 +36,14 @@ TASKS = FAMILY.train[:3]
 
 @pytest.fixture(scope="module")
 def transitions() -> Transitions:
-    return collect_transitions(TASKS, 300, coverage={"uniform": 0.5, "random": 0.5}, noise=0.1, obs_mode="onehot")
+    return collect_transitions(TASKS, 300, coverage={"uniform": 0.5, "random": 0.5}, noise=0.1,
+                               env=EnvOptions(obs_mode="onehot"))
 
 
 @pytest.fixture(scope="module")
 def preferences() -> Preferences:
-    return collect_preferences(TASKS, 60, segment_length=4, beta=2.0, obs_mode="grid", observe_goal=True)
+    return collect_preferences(TASKS, 60, segment_length=4, beta=2.0,
+                               env=EnvOptions(obs_mode="grid", observe_goal=True))
 
 
 @pytest.fixture(scope="module")
