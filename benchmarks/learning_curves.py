@@ -3,12 +3,13 @@
 Runs the same sweep as ``rewardshare bench`` (``rewardshare.experiments``), then writes a summary JSON with the
 machine, the versions, the command and the aggregate next to the per-run results.
 
-    python benchmarks/learning_curves.py                     # quick profile (<= 10 min on 2 cores)
-    python benchmarks/learning_curves.py --profile full      # the README's headline numbers (<= 90 min, resumable)
+    python benchmarks/learning_curves.py                     # quick profile (about 5-7 minutes on 2 cores)
+    python benchmarks/learning_curves.py --profile full      # the README's headline numbers (30-40 min, resumable)
     python benchmarks/learning_curves.py --smoke --out /tmp/x --json /tmp/x.json   # seconds, for the tests
 
 Results: ``benchmarks/results/learning_curves/<profile>/`` (run JSONs, runs.csv, aggregate.json, report.md, PNGs;
-``cache/`` inside holds bulky intermediates) and ``benchmarks/results/learning_curves_<profile>.json``.
+``cache/`` inside holds bulky intermediates) and ``benchmarks/results/learning_curves_<profile>.json``, whose
+``results_dir`` and ``report`` are relative to its own directory.
 Re-running the same command resumes an interrupted sweep.
 """
 
@@ -42,10 +43,16 @@ def machine_info() -> dict[str, object]:
     }
 
 
+def relative_to(path: str | os.PathLike[str], base: str | os.PathLike[str]) -> str:
+    """``path`` relative to directory ``base`` (POSIX separators), e.g. ``learning_curves/full/report.md``."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     """Run the sweep and write the summary; returns the summary."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--profile", default="quick", help="smoke | quick | full (default quick)")
+    p.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"),
+                   help="smoke (seconds) | quick (about 5-7 minutes) | full (default quick)")
     p.add_argument("--smoke", "--quick-test", action="store_true", help="the seconds-long smoke profile")
     p.add_argument("--out", default=None, help="results dir (default benchmarks/results/learning_curves/<profile>)")
     p.add_argument("--json", default=None,
@@ -83,7 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "sweep_wall_s": rep["meta"]["sweep_wall_s"], "sessions": rep["meta"]["sessions"],
         "units": {"total": res.total, "ran": res.ran, "skipped": res.skipped, "failed": res.failed,
                   "blocked": res.blocked},
-        "results_dir": str(out), "report": rep["paths"]["report"],
+        # relative to the summary's directory, so the committed file names no path of the machine that wrote it
+        "results_dir": relative_to(out, summary_path.parent), "report": relative_to(rep["paths"]["report"],
+                                                                                 summary_path.parent),
         "runs": rep["runs"], "epic": rep["epic"],
     }
     atomic_write_json(summary_path, summary, sort_keys=True)

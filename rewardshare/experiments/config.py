@@ -10,8 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from rewardshare.errors import IncompatibleArtifactError, InvalidArgumentError
 
 #: Reward-model reuse methods compared by default, in report order: canonical names of the method registry
 #: (``rewardshare.rewardmodels.list_methods()``; a test checks them). ``scratch`` is the baseline every speedup is
@@ -25,6 +28,35 @@ METHODS: tuple[str, ...] = REUSE_METHODS + ORACLE_METHODS
 ALGOS: tuple[str, ...] = ("ppo", "dqn")
 FEEDBACK_KINDS: tuple[str, ...] = ("labels", "preferences")
 BACKENDS: tuple[str, ...] = ("local", "ray")
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether ``value`` (as read from JSON or ``--set``) fits a field annotation written as a string."""
+    if annotation.endswith(" | None"):
+        return value is None or _fits(value, annotation.removesuffix(" | None"))
+    if annotation.startswith("tuple[") and annotation.endswith(", ...]"):
+        inner = annotation[len("tuple["):-len(", ...]")]
+        return isinstance(value, (list, tuple)) and all(_fits(v, inner) for v in value)
+    if annotation == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "str":
+        return isinstance(value, str)
+    raise TypeError(f"BenchConfig annotation {annotation!r} has no checker: add one to _fits")  # a bug, not input
+
+
+def _describe(annotation: str) -> str:
+    """How to write a value of an annotation, for messages (``--set FIELD=VALUE`` takes JSON)."""
+    if annotation.endswith(" | None"):
+        return _describe(annotation.removesuffix(" | None")) + " or null"
+    if annotation.startswith("tuple["):
+        inner = annotation[len("tuple["):-len(", ...]")]
+        return {"int": "a list of ints, e.g. [4, 16]", "float": "a list of numbers, e.g. [0.001, 0.01]",
+                "str": 'a list of strings, e.g. ["ppo"]'}.get(inner, f"a list of {inner}")
+    return {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string"}[annotation]
+
 
 #: Bumped whenever the meaning of a field changes, so old result files are refused instead of misread.
 CONFIG_VERSION = 1
@@ -132,6 +164,7 @@ class BenchConfig:
     """Success rate that counts as solved: steps-to-threshold and the speedup are measured at it."""
 
     def __post_init__(self) -> None:
+        self._check_types()  # first: a string where a list belongs would otherwise be split into characters
         # normalise list inputs (from JSON or a CLI) to tuples so the dataclass stays hashable and comparable
         for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds", "selection_seeds"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
@@ -140,16 +173,45 @@ class BenchConfig:
                 object.__setattr__(self, f, tuple(getattr(self, f)))
         self.validate()
 
-    def validate(self) -> None:
-        """Check every field.
+    def _check_types(self) -> None:
+        """Check every field's value against its annotation (``int``, ``float``, ``str``, ``tuple[int, ...]``,
+        ``... | None``), as a value from JSON or ``--set`` arrives.
 
         Raises:
-            ValueError: Naming the field, the bad value and what is allowed.
+            InvalidArgumentError: Naming the field, the value and the type allowed.
         """
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _fits(value, str(f.type)):
+                raise InvalidArgumentError(f"{f.name}={value!r} is not allowed: use {_describe(str(f.type))}")
+
+    def validate(self) -> None:
+        """Check every field: its type, its range or allowed values, and how fields fit together.
+
+        Raises:
+            InvalidArgumentError: Naming the field, the bad value and what is allowed (a ``ValueError``).
+        """
+        from rewardshare.envs import OBS_MODES, SUBSETS
+        from rewardshare.envs.layouts import LAYOUT_NAMES
+        from rewardshare.feedback.teacher import REWARD_KINDS
+
+        self._check_types()
+        for name, allowed in (("layout", LAYOUT_NAMES), ("subset", SUBSETS), ("obs_mode", OBS_MODES),
+                              ("teacher_reward", REWARD_KINDS)):
+            if getattr(self, name) not in allowed:
+                raise InvalidArgumentError(f"{name}={getattr(self, name)!r} is not allowed: use one of {allowed}")
+        if not 0.0 < self.held_out_fraction < 1.0:
+            raise InvalidArgumentError(
+                f"held_out_fraction={self.held_out_fraction!r} is not allowed: use a float in (0, 1)"
+            )
+        for name in ("layout_seed", "split_seed", "eval_task_seed", "validation_seed", "pretrain_seed"):
+            if getattr(self, name) < 0:
+                raise InvalidArgumentError(f"{name}={getattr(self, name)!r} is not allowed: use an int >= 0")
+
         def positive_int(name: str) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} is not allowed: use an int >= 1")
+                raise InvalidArgumentError(f"{name}={v!r} is not allowed: use an int >= 1")
 
         for name in ("size", "n_eval_tasks", "source_budget", "pretrain_steps", "maml_iterations", "validation_pool",
                      "maml_support_size", "maml_query_size", "maml_inner_steps", "max_prior_tasks",
@@ -160,53 +222,59 @@ class BenchConfig:
         if self.max_steps is not None:
             positive_int("max_steps")
         if not self.maml_inner_lr > 0:
-            raise ValueError(f"maml_inner_lr={self.maml_inner_lr!r} is not allowed: use a float > 0")
+            raise InvalidArgumentError(f"maml_inner_lr={self.maml_inner_lr!r} is not allowed: use a float > 0")
         for name in ("adapt_steps", "selection_seeds"):
             v = getattr(self, name)
             if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v)):
-                raise ValueError(f"{name}={v!r} is not allowed: use a non-empty tuple of ints >= 0")
+                raise InvalidArgumentError(f"{name}={v!r} is not allowed: use a non-empty tuple of ints >= 0")
         for name in ("adapt_lrs", "prior_weights"):
             v = getattr(self, name)
             if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0
                                                for x in v)):
-                raise ValueError(f"{name}={v!r} is not allowed: use None or a non-empty tuple of numbers > 0")
+                raise InvalidArgumentError(f"{name}={v!r} is not allowed: use None or a non-empty tuple of numbers > 0")
         if self.reuse_methods and self.maml_support_size + self.maml_query_size > self.source_budget:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"source_budget={self.source_budget} is not allowed: MAML needs maml_support_size + maml_query_size = "
                 f"{self.maml_support_size + self.maml_query_size} items per source task"
             )
         if self.validation_pool < max(self.ks, default=1):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"validation_pool={self.validation_pool} is not allowed: use at least max(ks)={max(self.ks)}"
             )
         if self.n_validation_tasks < 1:
-            raise ValueError(f"n_validation_tasks={self.n_validation_tasks!r} is not allowed: use an int >= 1")
+            raise InvalidArgumentError(
+                f"n_validation_tasks={self.n_validation_tasks!r} is not allowed: use an int >= 1"
+            )
         if self.eval_every > self.total_timesteps:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"eval_every={self.eval_every} is not allowed: use at most total_timesteps={self.total_timesteps}"
             )
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods or len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"methods={self.methods!r} is not allowed: use distinct names from {METHODS}")
+            raise InvalidArgumentError(f"methods={self.methods!r} is not allowed: use distinct names from {METHODS}")
         bad = [a for a in self.algos if a not in ALGOS]
         if bad or not self.algos or len(set(self.algos)) != len(self.algos):
-            raise ValueError(f"algos={self.algos!r} is not allowed: use distinct names from {ALGOS}")
+            raise InvalidArgumentError(f"algos={self.algos!r} is not allowed: use distinct names from {ALGOS}")
         if self.feedback not in FEEDBACK_KINDS:
-            raise ValueError(f"feedback={self.feedback!r} is not allowed: use one of {FEEDBACK_KINDS}")
+            raise InvalidArgumentError(f"feedback={self.feedback!r} is not allowed: use one of {FEEDBACK_KINDS}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
-            raise ValueError(f"seeds={self.seeds!r} is not allowed: use distinct ints >= 0")
+            raise InvalidArgumentError(f"seeds={self.seeds!r} is not allowed: use distinct ints >= 0")
         if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
-            raise ValueError(f"ks={self.ks!r} is not allowed: use ints >= 1")
+            raise InvalidArgumentError(f"ks={self.ks!r} is not allowed: use ints >= 1")
         if list(self.ks) != sorted(set(self.ks)):
-            raise ValueError(f"ks={self.ks!r} is not allowed: use distinct ints in increasing order")
+            raise InvalidArgumentError(f"ks={self.ks!r} is not allowed: use distinct ints in increasing order")
         if any(k not in self.ks for k in self.rl_ks):
-            raise ValueError(f"rl_ks={self.rl_ks!r} is not allowed: every rl k must be one of ks={self.ks}")
+            raise InvalidArgumentError(f"rl_ks={self.rl_ks!r} is not allowed: every rl k must be one of ks={self.ks}")
         if self.reuse_methods and not self.rl_ks:
-            raise ValueError("rl_ks=() is not allowed while reuse methods are compared: give at least one k")
+            raise InvalidArgumentError("rl_ks=() is not allowed while reuse methods are compared: give at least one k")
+        if not math.isfinite(self.maml_inner_lr) or not math.isfinite(self.teacher_noise):
+            raise InvalidArgumentError("maml_inner_lr and teacher_noise are not allowed to be NaN or infinite")
         if not 0.0 < self.success_threshold <= 1.0:
-            raise ValueError(f"success_threshold={self.success_threshold!r} is not allowed: use a float in (0, 1]")
+            raise InvalidArgumentError(
+                f"success_threshold={self.success_threshold!r} is not allowed: use a float in (0, 1]"
+            )
         if self.teacher_noise < 0:
-            raise ValueError(f"teacher_noise={self.teacher_noise!r} is not allowed: use a float >= 0")
+            raise InvalidArgumentError(f"teacher_noise={self.teacher_noise!r} is not allowed: use a float >= 0")
 
     # -- derived --------------------------------------------------------------------------------------------------
     @property
@@ -239,16 +307,19 @@ class BenchConfig:
         """Inverse of :meth:`to_dict`.
 
         Raises:
-            ValueError: On an unknown field or a different ``config_version``.
+            InvalidArgumentError: On an unknown field or an invalid value.
+            IncompatibleArtifactError: On a different ``config_version``.
         """
         data = dict(data)
         version = data.pop("config_version", None)
         if version != CONFIG_VERSION:
-            raise ValueError(f"config_version={version!r} is not supported: this rewardshare reads {CONFIG_VERSION}")
+            raise IncompatibleArtifactError(
+                f"config_version={version!r} is not supported: this rewardshare reads {CONFIG_VERSION}"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}: allowed fields are {sorted(names)}")
+            raise InvalidArgumentError(f"unknown config field(s) {unknown}: allowed fields are {sorted(names)}")
         return cls(**data)
 
     def config_hash(self) -> str:
@@ -275,9 +346,9 @@ def _profiles() -> dict[str, BenchConfig]:
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
 #: hundred agent steps). ``quick``: the default main job, 72 agent runs (9 methods x 2 algorithms x 2 held-out tasks
-#: x 2 seeds at k = 16), about 9 minutes on a 2-core CPU. ``full``: the README's headline numbers, 480 agent runs
-#: (5 seeds x 3 held-out tasks per algorithm and method, agents at k = 16 and 64, EPIC at k = 4..256), estimated
-#: 50-60 minutes on an idle 2-core CPU; resumable across sessions.
+#: x 2 seeds at k = 16), about 5-7 minutes on a 2-core CPU (measured 5.3-7.4 min). ``full``: the README's headline
+#: numbers, 480 agent runs (5 seeds x 3 held-out tasks per algorithm and method, agents at k = 16 and 64, EPIC at
+#: k = 4..256), about 30-40 minutes on a 2-core CPU (measured 31 min); resumable across sessions.
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -295,11 +366,16 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
         ValueError: On an unknown profile or field, or an invalid value.
     """
     if name not in PROFILES:
-        raise ValueError(f"profile={name!r} is not allowed: use one of {tuple(PROFILES)}")
+        raise InvalidArgumentError(f"profile={name!r} is not allowed: use one of {tuple(PROFILES)}")
     names = {f.name for f in dataclasses.fields(BenchConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"unknown config field(s) {unknown}: allowed fields are {sorted(names)}")
+        import difflib
+
+        hints = {u: difflib.get_close_matches(u, sorted(names), n=1) for u in unknown}
+        close = "; ".join(f"{u!r}: did you mean {h[0]!r}?" for u, h in hints.items() if h)
+        raise InvalidArgumentError(f"unknown config field(s) {unknown}{' (' + close + ')' if close else ''}: allowed "
+                                   f"fields are {sorted(names)}")
     return dataclasses.replace(PROFILES[name], **overrides)
 
 

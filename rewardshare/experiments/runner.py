@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.config import BACKENDS, BenchConfig
 from rewardshare.experiments.store import ResultStore, atomic_write_json, slug
 
@@ -109,17 +110,21 @@ def task_split(config: BenchConfig) -> dict[str, list]:
         ``eval_task_seed``.
 
     Raises:
-        ValueError: If the family has too few train or held-out tasks for the config.
+        InvalidArgumentError: If the family cannot be built (e.g. a size too small for the layout) or has too few
+            train or held-out tasks for the config.
     """
-    family = make_family(config)
+    try:
+        family = make_family(config)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"the config's task family cannot be built: {exc}") from None
     train, held = list(family.train), list(family.held_out)
     if config.n_validation_tasks >= len(train):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"n_validation_tasks={config.n_validation_tasks} is not allowed: family {family.name!r} has "
             f"{len(train)} train tasks and at least one must remain a source task"
         )
     if config.n_eval_tasks > len(held):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"n_eval_tasks={config.n_eval_tasks} is not allowed: family {family.name!r} has {len(held)} held-out tasks"
         )
     vorder = np.random.default_rng(config.validation_seed).permutation(len(train))
@@ -285,10 +290,45 @@ class _RayBackend:
 
 def _make_backend(backend: str, workers: int) -> Any:
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not allowed: use one of {BACKENDS}")
+        raise InvalidArgumentError(f"backend={backend!r} is not allowed: use one of {BACKENDS}")
     if backend == "ray":
         return _RayBackend(workers)
     return _InlineBackend() if workers == 1 else _ProcessBackend(workers)
+
+
+class _Progress:
+    """Progress of a sweep on stderr: a tqdm bar on a terminal; when stderr is a file or a pipe (a log, CI), where a
+    bar's carriage returns never show, one plain line per 5% of the units (and for the last one) instead."""
+
+    def __init__(self, todo: list[Unit]) -> None:
+        self.total, self.done, self.t0, self.last_pct = len(todo), 0, time.perf_counter(), -1
+        n_runs = sum(u.stage == "run" for u in todo)
+        desc = f"sweep ({n_runs} runs, {len(todo) - n_runs} prep)"
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, unit="unit", dynamic_ncols=True, desc=desc)
+        else:
+            print(f"{desc}: {self.total} units to run", file=sys.stderr, flush=True)
+
+    def update(self, n: int, stage: str) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix_str(stage, refresh=False)
+            return
+        pct = 100 * self.done // max(self.total, 1)
+        if pct // 5 > self.last_pct // 5 or self.done == self.total:
+            self.last_pct = pct
+            elapsed = time.perf_counter() - self.t0
+            eta = elapsed / self.done * (self.total - self.done)
+            print(f"sweep: {self.done}/{self.total} units ({pct}%), last: {stage}, {elapsed:.0f}s elapsed, "
+                  f"~{eta:.0f}s left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # -- the sweep -----------------------------------------------------------------------------------------------------
@@ -310,7 +350,7 @@ def run_units(
             ``"module:function"`` import path (what worker processes import; must be importable there).
         backend: ``"local"`` (processes on this machine) or ``"ray"``.
         workers: Parallel workers (default: the machine's CPU count; 1 runs inline in this process).
-        progress: Show a progress bar with ETA on stderr.
+        progress: Show progress with ETA on stderr (a bar on a terminal, plain lines when piped).
         on_finish: Called in this process with each finished unit and its wall time.
 
     Returns:
@@ -324,7 +364,7 @@ def run_units(
     if workers is None:
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r} is not allowed: use an int >= 1")
+        raise InvalidArgumentError(f"workers={workers!r} is not allowed: use an int >= 1")
     ids = {u.id for u in units}
     for u in units:
         missing = [d for d in u.deps if d not in ids]
@@ -339,13 +379,7 @@ def run_units(
         result.wall_s = time.perf_counter() - t0
         return result
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        n_runs = sum(u.stage == "run" for u in todo)
-        bar = tqdm(total=len(todo), unit="unit", dynamic_ncols=True,
-                   desc=f"sweep ({n_runs} runs, {len(todo) - n_runs} prep)")
+    bar = _Progress(todo) if progress else None
     be = _make_backend(backend, workers)
     config_dict = store.config.to_dict()
     failed: set[str] = set()
@@ -360,7 +394,7 @@ def run_units(
                     failed.add(u.id)
                     result.blocked.append(u.id)
                     if bar is not None:
-                        bar.update(1)
+                        bar.update(1, "blocked")
                 elif len(in_flight) < workers and all(d in finished for d in u.deps):
                     in_flight[be.submit(executor, str(store.root), config_dict, u.to_dict())] = u
                 else:
@@ -391,8 +425,7 @@ def run_units(
                         if on_finish is not None:
                             on_finish(u, secs)
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(u.stage, refresh=False)
+                    bar.update(1, u.stage)
     finally:
         be.shutdown()
         if bar is not None:
@@ -423,12 +456,20 @@ def run_sweep(
         A :class:`SweepResult`.
 
     Raises:
-        ConfigMismatchError: If ``out`` holds results of a different config.
+        InvalidArgumentError: If the config cannot run (e.g. too few tasks in its family), or on a bad backend or
+            workers count; checked before anything is written.
+        ConfigMismatchError: If ``out`` holds results of a different config (the message lists the fields that
+            differ and how to resume that run or start a fresh one).
     """
+    if backend not in BACKENDS:
+        raise InvalidArgumentError(f"backend={backend!r} is not allowed: use one of {BACKENDS}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InvalidArgumentError(f"workers={workers!r} is not allowed: use an int >= 1")
+    units = plan(config, out)  # the whole plan first: a config that cannot run never gets a config.json
     store = ResultStore(out, config)
     store.init()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    res = run_units(plan(config, out), store, executor=executor, backend=backend, workers=workers, progress=progress)
+    res = run_units(units, store, executor=executor, backend=backend, workers=workers, progress=progress)
     # one record per call, so a sweep resumed over several sessions still adds up to an honest total wall time
     sessions = store.read(store.sessions_path())["sessions"] if store.sessions_path().exists() else []
     sessions.append({"started": started, "wall_s": res.wall_s, "ran": res.ran, "skipped": res.skipped,

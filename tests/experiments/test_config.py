@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments import PROFILES, BenchConfig, get_profile, task_split
 from rewardshare.experiments.config import CONFIG_VERSION, field_docs
 
@@ -88,3 +89,38 @@ def test_task_split_refuses_impossible_counts():
         task_split(get_profile("quick", n_eval_tasks=99))
     with pytest.raises(ValueError, match="n_validation_tasks=999"):
         task_split(get_profile("quick", n_validation_tasks=999))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [  # values that used to pass and then fail unit by unit (issue 13)
+        ({"layout": "spiral"}, r"layout='spiral' is not allowed: use one of \('open', 'four_rooms', 'maze'\)"),
+        ({"held_out_fraction": 5}, r"held_out_fraction=5 is not allowed: use a float in \(0, 1\)"),
+        ({"obs_mode": "pixels"}, r"obs_mode='pixels' is not allowed: use one of \('coords', 'onehot', 'grid'\)"),
+        ({"teacher_reward": "bogus"}, r"teacher_reward='bogus' is not allowed: use one of \('dense', 'sparse'\)"),
+        ({"subset": "diagonal"}, "subset='diagonal' is not allowed"),
+        ({"total_timesteps": "abc"}, "total_timesteps='abc' is not allowed: use an int"),
+        ({"total_timesteps": 1.5}, "total_timesteps=1.5 is not allowed: use an int"),
+        ({"ks": "4,16"}, r"ks='4,16' is not allowed: use a list of ints, e.g. \[4, 16\]"),
+        ({"ks": 4}, r"ks=4 is not allowed: use a list of ints"),
+        ({"seeds": [0, "1"]}, r"seeds=\[0, '1'\] is not allowed: use a list of ints"),
+        ({"max_steps": "none"}, "max_steps='none' is not allowed: use an int or null"),
+        ({"adapt_lrs": ["fast"]}, r"adapt_lrs=\['fast'\] is not allowed: use a list of numbers, .* or null"),
+        ({"maml_meta_sgd": 1}, "maml_meta_sgd=1 is not allowed: use true or false"),
+        ({"teacher_noise": float("nan")}, "NaN or infinite"),
+        ({"split_seed": -1}, "split_seed=-1 is not allowed: use an int >= 0"),
+    ],
+)
+def test_every_override_is_checked_against_the_field(overrides, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        get_profile("smoke", **overrides)
+
+
+def test_unknown_field_suggests_the_close_one():
+    with pytest.raises(InvalidArgumentError, match=r"'total_timestep': did you mean 'total_timesteps'\?"):
+        get_profile("smoke", total_timestep=100)
+
+
+def test_a_family_too_small_for_the_config_is_an_argument_error():
+    with pytest.raises(InvalidArgumentError, match="the config's task family cannot be built: .*size"):
+        task_split(get_profile("smoke", size=1))

@@ -131,3 +131,24 @@ def test_ray_backend_on_a_local_instance(tmp_path):
 def test_stable_seed():
     assert stable_seed("a", 1) == stable_seed("a", 1) != stable_seed("a", 2)
     assert 0 <= stable_seed("x") < 2**31
+
+
+def test_a_config_that_cannot_run_writes_nothing(tmp_path):
+    from rewardshare.errors import InvalidArgumentError
+
+    out = tmp_path / "out"
+    with pytest.raises(InvalidArgumentError, match="n_eval_tasks=50 is not allowed"):
+        run_sweep(tiny(n_eval_tasks=50), out, workers=1, progress=False, executor=execute)
+    assert not out.exists()  # no config.json to block the corrected rerun
+    res = run_sweep(tiny(), out, workers=1, progress=False, executor=execute)
+    assert res.ok
+    with pytest.raises(InvalidArgumentError, match="workers=0 is not allowed"):
+        run_sweep(tiny(), out, workers=0, progress=False, executor=execute)
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    res = run_sweep(tiny(), tmp_path, workers=1, progress=True, executor=execute)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("sweep: ")]
+    assert lines[-1].startswith(f"sweep: {res.total}/{res.total} units (100%)") and len(lines) >= 3
