@@ -46,7 +46,12 @@ from rewardshare._atomic import atomic_write_json
 from rewardshare.agents import make_config
 from rewardshare.envs import GridGoalEnv, GridGoalVectorEnv
 from rewardshare.rewardmodels import RewardModel
-from rewardshare.wrappers import LearnedRewardVecEnvWrapper, LearnedRewardVectorWrapper, LearnedRewardWrapper
+from rewardshare.wrappers import (
+    LearnedRewardVecEnvWrapper,
+    LearnedRewardVectorWrapper,
+    LearnedRewardWrapper,
+    RewardOptions,
+)
 
 ENV_KW = dict(layout="open", size=8, start="random")
 PPO_VARIANTS = ("true", "batched", "batched_table", "per_env")
@@ -87,14 +92,16 @@ class _Clock(VecEnvWrapper):
 def _ppo_env(variant: str, model: RewardModel, n_envs: int) -> tuple[Any, _Clock | None, _Clock | None]:
     """The training vec env; for the batched variants also clocks above and below the reward wrapper."""
     if variant == "per_env":
-        fns = [lambda: LearnedRewardWrapper(Monitor(GridGoalEnv(**ENV_KW)), model, use_table=False)] * n_envs
+        fns = [
+            lambda: LearnedRewardWrapper(Monitor(GridGoalEnv(**ENV_KW)), model, RewardOptions(use_table=False))
+        ] * n_envs
     else:
         fns = [lambda: Monitor(GridGoalEnv(**ENV_KW))] * n_envs
     venv: Any = DummyVecEnv(fns)
     if variant not in ("batched", "batched_table"):
         return venv, None, None
     below = _Clock(venv)
-    above = _Clock(LearnedRewardVecEnvWrapper(below, model, use_table=variant == "batched_table"))
+    above = _Clock(LearnedRewardVecEnvWrapper(below, model, RewardOptions(use_table=variant == "batched_table")))
     return above, above, below
 
 
@@ -117,7 +124,7 @@ def single_env_steps(variant: str, model: RewardModel, steps: int, seed: int) ->
     """Steps/s of one env under random actions, resetting at episode ends."""
     env: gym.Env = GridGoalEnv(**ENV_KW)
     if variant != "bare":
-        env = LearnedRewardWrapper(env, model, use_table=variant == "table")
+        env = LearnedRewardWrapper(env, model, RewardOptions(use_table=variant == "table"))
     acts = np.random.default_rng(seed).integers(4, size=steps).tolist()
     env.reset(seed=seed)
     t0 = time.perf_counter()
@@ -132,7 +139,7 @@ def vector_env_steps(variant: str, model: RewardModel, n_envs: int, steps: int, 
     """Sub-env steps/s of the native vector env under random actions."""
     venv: Any = GridGoalVectorEnv(n_envs, **ENV_KW)
     if variant != "bare":
-        venv = LearnedRewardVectorWrapper(venv, model, use_table=variant == "table")
+        venv = LearnedRewardVectorWrapper(venv, model, RewardOptions(use_table=variant == "table"))
     acts = np.random.default_rng(seed).integers(4, size=(steps, n_envs))
     venv.reset(seed=seed)
     t0 = time.perf_counter()

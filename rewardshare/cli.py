@@ -287,6 +287,7 @@ def train_agent_cmd(
 
     from rewardshare.agents import train_agent
     from rewardshare.envs import ENV_IDS, GoalTask, make_layout
+    from rewardshare.wrappers import RewardOptions
 
     env_kwargs: dict[str, object] = {}
     if env_id in ENV_IDS:
@@ -319,12 +320,13 @@ def train_agent_cmd(
         from rewardshare.rewardmodels.sharing import load_model
 
         reward_arg = load_model(reward)
-    wrapper_kwargs = {"normalize": normalize, "scale": scale, "clip": clip, "add_env_reward": add_env_reward}
+    reward_options = {"normalize": normalize, "scale": scale, "clip": clip, "add_env_reward": add_env_reward}
     try:
         curve = train_agent(
             algo, target, reward_arg, total_timesteps=timesteps, seed=seed, n_envs=n_envs, eval_every=eval_every,
             eval_episodes=eval_episodes, device=device, progress_bar=progress, tensorboard_log=tensorboard_log,
-            env_kwargs=env_kwargs, agent_kwargs=_parse_overrides(overrides), wrapper_kwargs=wrapper_kwargs,
+            env_kwargs=env_kwargs, agent_kwargs=_parse_overrides(overrides),
+            reward_options=RewardOptions(**reward_options),
             policy_obs=policy_obs,
         )
     except (ValueError, TypeError) as exc:

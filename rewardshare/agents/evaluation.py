@@ -15,7 +15,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardshare.agents.curve import LearningCurve
-from rewardshare.wrappers import LearnedRewardWrapper, RewardSource
+from rewardshare.wrappers import LearnedRewardWrapper, RewardOptions, RewardSource
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ class TrueRewardEvaluator:
         # every eval env shares the first one's reward table instead of tabulating the model again
         table = first.table if first.table is not None else "auto"
         self.envs = [first] + [
-            LearnedRewardWrapper(make_env(), first.source, use_table=table) for _ in range(int(n_episodes) - 1)
+            LearnedRewardWrapper(make_env(), first.source, RewardOptions(use_table=table))
+            for _ in range(int(n_episodes) - 1)
         ]
         self.eval_seed = int(eval_seed)
         self.deterministic = bool(deterministic)

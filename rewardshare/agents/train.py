@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import platform
 import random
@@ -25,7 +26,14 @@ from rewardshare.agents.curve import LearningCurve
 from rewardshare.agents.evaluation import TrueRewardEvalCallback, TrueRewardEvaluator
 from rewardshare.agents.policy_obs import PolicyObsVecEnvWrapper, resolve_policy_obs
 from rewardshare.envs import OBS_MODES, GoalTask
-from rewardshare.wrappers import LearnedRewardVecEnvWrapper, ModelReward, RewardSource, TrueReward, as_reward_source
+from rewardshare.wrappers import (
+    LearnedRewardVecEnvWrapper,
+    ModelReward,
+    RewardOptions,
+    RewardSource,
+    TrueReward,
+    as_reward_source,
+)
 
 EnvSpec = GoalTask | str | Callable[[], gym.Env] | gym.Env
 
@@ -71,11 +79,6 @@ def _env_factory(task_or_env: EnvSpec, env_kwargs: dict[str, Any]) -> tuple[Call
     )
 
 
-WRAPPER_OPTIONS: tuple[str, ...] = (
-    "normalize", "scale", "clip", "add_env_reward", "spread_bonus", "use_table", "max_table_rows",
-)
-
-
 def _resolve_source(
     reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str, Any], spread_bonus: float
 ) -> RewardSource:
@@ -102,7 +105,7 @@ def _versions() -> dict[str, str]:
 
 
 def build_training_env(
-    make_env: Callable[[], gym.Env], source: RewardSource, n_envs: int, seed: int, wrapper_kwargs: dict[str, Any]
+    make_env: Callable[[], gym.Env], source: RewardSource, n_envs: int, seed: int, options: RewardOptions | None = None
 ) -> LearnedRewardVecEnvWrapper:
     """``n_envs`` Monitor-wrapped sub-envs in a ``DummyVecEnv``, seeded ``seed + i``, with the reward wrapper on top.
 
@@ -112,7 +115,7 @@ def build_training_env(
     """
     venv = DummyVecEnv([lambda: Monitor(make_env()) for _ in range(n_envs)])
     venv.seed(seed)
-    return LearnedRewardVecEnvWrapper(venv, source, **wrapper_kwargs)
+    return LearnedRewardVecEnvWrapper(venv, source, options)
 
 
 def train_agent(
@@ -130,7 +133,7 @@ def train_agent(
     *,
     env_kwargs: dict[str, Any] | None = None,
     agent_kwargs: dict[str, Any] | None = None,
-    wrapper_kwargs: dict[str, Any] | None = None,
+    reward_options: RewardOptions | None = None,
     teacher_kwargs: dict[str, Any] | None = None,
     eval_seed: int | None = None,
     policy_obs: str = "auto",
@@ -167,8 +170,8 @@ def train_agent(
         env_kwargs: Env arguments. For a GoalTask and a RewardModel, ``obs_mode``/``observe_goal`` default to the
             ones matching the model's observation space.
         agent_kwargs: Hyperparameter overrides (see :class:`PPOConfig` / :class:`DQNConfig`).
-        wrapper_kwargs: Reward wrapper options (``normalize``, ``scale``, ``clip``, ``add_env_reward``,
-            ``spread_bonus``, ``use_table``).
+        reward_options: The reward wrapper's :class:`~rewardshare.wrappers.RewardOptions` (normalise, scale, clip,
+            add the env reward, ensemble spread bonus, table fast path); default ``RewardOptions()``.
         teacher_kwargs: Extra :class:`~rewardshare.feedback.Teacher` arguments for ``reward="teacher"``.
         eval_seed: Seed of eval episode 0 (episode ``k`` uses ``eval_seed + k``); default ``seed + 1_000_000``.
         policy_obs: What the policy observes: ``"env"`` (the env's observations), ``"onehot"`` (GridGoal envs: a
@@ -190,7 +193,8 @@ def train_agent(
         ValueError: Before any training, on an unknown algorithm, a non-positive ``total_timesteps``/``n_envs``/
             ``eval_every``/``eval_episodes``, a reward model built for other spaces, ``reward="teacher"`` without a
             GoalTask, an unknown hyperparameter, DQN on continuous actions, or ``tensorboard_log`` without tensorboard.
-        TypeError: On a ``reward`` or ``task_or_env`` of an unsupported kind.
+        TypeError: On a ``reward`` or ``task_or_env`` of an unsupported kind, or ``reward_options`` that is not a
+            :class:`~rewardshare.wrappers.RewardOptions`.
     """
     name = check_algo(algo)
     total_timesteps = _check_int("total_timesteps", total_timesteps, 1)
@@ -206,13 +210,13 @@ def train_agent(
             "(or pass tensorboard_log=None)"
         )
     config = make_config(name, **(agent_kwargs or {}))
-    wrapper_kwargs = dict(wrapper_kwargs or {})
-    unknown = sorted(set(wrapper_kwargs) - set(WRAPPER_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown wrapper_kwargs {unknown}: allowed are {list(WRAPPER_OPTIONS)}")
+    if reward_options is None:
+        reward_options = RewardOptions()
+    if not isinstance(reward_options, RewardOptions):
+        raise TypeError(f"reward_options={reward_options!r} is not allowed: use RewardOptions(...) or None")
     env_kwargs = dict(env_kwargs or {})
     source = _resolve_source(
-        reward, task_or_env, dict(teacher_kwargs or {}), float(wrapper_kwargs.get("spread_bonus", 0.0))
+        reward, task_or_env, dict(teacher_kwargs or {}), reward_options.spread_bonus
     )
     if isinstance(task_or_env, GoalTask) and isinstance(source, ModelReward):
         if "obs_mode" not in env_kwargs and "observe_goal" not in env_kwargs:
@@ -232,7 +236,7 @@ def train_agent(
         "deterministic_eval": bool(deterministic_eval), "device": device, **env_desc,
         "policy_obs": "env" if obs_map is None else "onehot",
         "agent_config": {k: v for k, v in config.sb3_kwargs().items()},
-        "wrapper_kwargs": wrapper_kwargs, "versions": _versions(),
+        "reward_options": reward_options.to_dict(), "versions": _versions(),
     }
     curve = LearningCurve(metadata=metadata)
 
@@ -242,9 +246,8 @@ def train_agent(
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
         set_random_seed(seed)
-        venv = build_training_env(
-            make_env, source, n_envs, seed, {k: v for k, v in wrapper_kwargs.items() if k != "spread_bonus"}
-        )
+        # the source already carries the spread bonus
+        venv = build_training_env(make_env, source, n_envs, seed, dataclasses.replace(reward_options, spread_bonus=0.0))
         if obs_map is not None:
             venv = PolicyObsVecEnvWrapper(venv, obs_map)
         evaluator = TrueRewardEvaluator(

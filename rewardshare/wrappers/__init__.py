@@ -4,11 +4,14 @@
   true one.
 - :class:`LearnedRewardVecEnvWrapper` (Stable-Baselines3 ``VecEnv``) and :class:`LearnedRewardVectorWrapper`
   (gymnasium ``VectorEnv``): one batched reward computation for all sub-envs.
+- :class:`RewardOptions`: post-processing (normalise, scale, clip, add the env reward), ensemble bonus and table
+  options, shared by every wrapper and by ``train_agent``.
 - :func:`as_reward_source`: a RewardModel, a list of them (ensemble), ``"true"`` or a Teacher, behind one interface.
 - :mod:`~rewardshare.wrappers.table`: on finite envs the reward is tabulated once and looked up per step.
 """
 
 from rewardshare.wrappers.learned_reward import EPISODE_INFO_KEYS, LearnedRewardWrapper
+from rewardshare.wrappers.options import RewardOptions
 from rewardshare.wrappers.sources import (
     REWARD_NAMES,
     ModelReward,
@@ -24,6 +27,6 @@ from rewardshare.wrappers.vector import LearnedRewardVecEnvWrapper, LearnedRewar
 __all__ = [
     "EPISODE_INFO_KEYS", "MAX_TABLE_ROWS", "REWARD_NAMES",
     "FiniteStates", "LearnedRewardVecEnvWrapper", "LearnedRewardVectorWrapper", "LearnedRewardWrapper",
-    "ModelReward", "RewardSource", "RewardTable", "RewardTransform", "TeacherReward", "TrueReward",
+    "ModelReward", "RewardOptions", "RewardSource", "RewardTable", "RewardTransform", "TeacherReward", "TrueReward",
     "as_reward_source", "build_table", "enumerate_states",
 ]

@@ -7,8 +7,9 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
+from rewardshare.wrappers.options import RewardOptions, check_reward_options
 from rewardshare.wrappers.sources import RewardSource, as_reward_source
-from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, build_table
+from rewardshare.wrappers.table import RewardTable, build_table
 from rewardshare.wrappers.transform import RewardTransform
 
 #: Keys added to ``info`` on the step that ends an episode (terminated or truncated).
@@ -22,37 +23,31 @@ def build_reward(
     observation_space: gym.Space,
     action_space: gym.Space,
     table_env: Any,
-    *,
-    normalize: bool,
-    scale: float,
-    clip: float | None,
-    add_env_reward: bool,
-    spread_bonus: float,
-    use_table: bool | str | RewardTable,
-    max_table_rows: int,
+    options: RewardOptions | None = None,
 ) -> tuple[RewardSource, RewardTransform, RewardTable | None]:
     """The argument handling shared by the single-env and the batched wrappers.
 
     Args:
-        reward_model, normalize, scale, clip, add_env_reward, spread_bonus, use_table, max_table_rows: As for
-            :class:`LearnedRewardWrapper`.
+        reward_model: As for :class:`LearnedRewardWrapper`.
         observation_space, action_space: The (single) env's spaces, which the reward must fit.
         table_env: The env (or vector env) whose states a table enumerates; ``None`` when its sub-envs cannot be
             inspected (then no table is built).
+        options: The :class:`RewardOptions` (default ``RewardOptions()``).
 
     Returns:
         ``(source, transform, table)``; ``table`` is ``None`` when none is built.
 
     Raises:
-        ValueError: If the model was built for other spaces, on a bad option, or on ``use_table=True`` without a
-            ``table_env``.
+        ValueError: If the model was built for other spaces, or on ``use_table=True`` without a ``table_env``.
+        TypeError: If ``options`` is not a :class:`RewardOptions`.
     """
-    source = as_reward_source(reward_model, spread_bonus=spread_bonus)
-    transform = RewardTransform(normalize=bool(normalize), scale=scale, clip=clip, add_env_reward=bool(add_env_reward))
+    options = check_reward_options(options)
+    source = as_reward_source(reward_model, spread_bonus=options.spread_bonus)
+    transform = options.transform()
     source.check_fits(observation_space, action_space)
     if table_env is not None:
-        return source, transform, build_table(source, table_env, use_table, max_table_rows)
-    if use_table is True and not source.uses_env_reward:
+        return source, transform, build_table(source, table_env, options.use_table, options.max_table_rows)
+    if options.use_table is True and not source.uses_env_reward:
         raise ValueError("use_table=True is not possible for this vec env: its sub-envs cannot be enumerated")
     return source, transform, None
 
@@ -77,39 +72,21 @@ class LearnedRewardWrapper(gym.Wrapper):
         env: The env.
         reward_model: A RewardModel, a list of RewardModels (ensemble mean), ``"true"``, a Teacher (its noiseless
             ``true_reward`` on ``info["agent_pos"]``) or a :class:`RewardSource`.
-        normalize: Running normalisation of the raw reward (see :class:`RewardTransform`).
-        scale: Multiplies the reward.
-        clip: Clips to ``[-clip, clip]`` (after normalising and scaling); ``None`` disables.
-        add_env_reward: Return ``learned + env reward`` instead of the learned reward alone.
-        spread_bonus: Ensemble only: reward = mean + ``spread_bonus`` * std over members.
-        use_table: ``"auto"`` (tabulate when the env is finite), ``True`` (tabulate or raise), ``False`` (always
-            forward), or the :class:`RewardTable` of another wrapper with the same source and env states (shared).
-        max_table_rows: The largest table to build.
+        options: Post-processing (normalise, scale, clip, add the env reward), the ensemble's spread bonus and the
+            table fast path: a :class:`RewardOptions` (default ``RewardOptions()``: the raw reward, tabulated when the
+            env is finite).
 
     Raises:
-        ValueError: If the model was built for other spaces (both pairs of spaces are named), or on a bad option.
-        TypeError: If ``reward_model`` is none of the accepted kinds.
+        ValueError: If the model was built for other spaces (both pairs of spaces are named), or ``use_table=True``
+            on an env that cannot be tabulated.
+        TypeError: If ``reward_model`` is none of the accepted kinds, or ``options`` is not a :class:`RewardOptions`.
     """
 
-    def __init__(
-        self,
-        env: gym.Env,
-        reward_model: Any,
-        *,
-        normalize: bool = False,
-        scale: float = 1.0,
-        clip: float | None = None,
-        add_env_reward: bool = False,
-        spread_bonus: float = 0.0,
-        use_table: bool | str | RewardTable = "auto",
-        max_table_rows: int = MAX_TABLE_ROWS,
-    ) -> None:
+    def __init__(self, env: gym.Env, reward_model: Any, options: RewardOptions | None = None) -> None:
         super().__init__(env)
         self.table: RewardTable | None
         self.source, self.transform, self.table = build_reward(
-            reward_model, env.observation_space, env.action_space, env, normalize=normalize, scale=scale, clip=clip,
-            add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
-            max_table_rows=max_table_rows,
+            reward_model, env.observation_space, env.action_space, env, options
         )
         self._identity = self.transform.is_identity
         self._passthrough = self.source.uses_env_reward and self._identity

@@ -18,8 +18,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from rewardshare.wrappers.learned_reward import build_reward
+from rewardshare.wrappers.options import RewardOptions
 from rewardshare.wrappers.sources import RewardSource
-from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable, enumerate_states
+from rewardshare.wrappers.table import RewardTable, enumerate_states
 from rewardshare.wrappers.transform import RewardTransform
 
 #: Up to this many sub-envs, table lookups run row by row in Python (a few numpy calls cost more than 8 dict lookups).
@@ -87,11 +88,11 @@ class _BatchedRewardMixin:
 
     def _init_reward(
         self, reward_model: Any, observation_space: gym.Space, action_space: gym.Space, table_env: Any,
-        num_envs: int, **options: Any,
+        num_envs: int, options: RewardOptions | None,
     ) -> None:
-        """Build the core (see :func:`~rewardshare.wrappers.learned_reward.build_reward` for ``options``) and zero
-        the per-sub-env state."""
-        self.core = _BatchReward(*build_reward(reward_model, observation_space, action_space, table_env, **options))
+        """Build the core (see :func:`~rewardshare.wrappers.learned_reward.build_reward`) and zero the per-sub-env
+        state."""
+        self.core = _BatchReward(*build_reward(reward_model, observation_space, action_space, table_env, options))
         self._obs: np.ndarray | None = None
         self._pos: np.ndarray | None = None
         self._state: np.ndarray | None = None
@@ -161,36 +162,21 @@ class LearnedRewardVecEnvWrapper(_BatchedRewardMixin, VecEnvWrapper):
     Args:
         venv: The SB3 vec env.
         reward_model: As for :class:`~rewardshare.wrappers.LearnedRewardWrapper`.
-        normalize, scale, clip, add_env_reward, spread_bonus, use_table, max_table_rows: As for
-            :class:`~rewardshare.wrappers.LearnedRewardWrapper`. The table path needs a ``DummyVecEnv`` (whose
-            sub-envs can be inspected) or ``Discrete`` observations.
+        options: As for :class:`~rewardshare.wrappers.LearnedRewardWrapper` (a :class:`RewardOptions`). The table
+            path needs a ``DummyVecEnv`` (whose sub-envs can be inspected) or ``Discrete`` observations.
 
     Raises:
-        ValueError: If the model was built for other spaces (both pairs named), or on a bad option.
+        ValueError: If the model was built for other spaces (both pairs named), or ``use_table=True`` on sub-envs
+            that cannot be tabulated.
+        TypeError: If ``options`` is not a :class:`RewardOptions`.
     """
 
-    def __init__(
-        self,
-        venv: VecEnv,
-        reward_model: Any,
-        *,
-        normalize: bool = False,
-        scale: float = 1.0,
-        clip: float | None = None,
-        add_env_reward: bool = False,
-        spread_bonus: float = 0.0,
-        use_table: bool | str = "auto",
-        max_table_rows: int = MAX_TABLE_ROWS,
-    ) -> None:
+    def __init__(self, venv: VecEnv, reward_model: Any, options: RewardOptions | None = None) -> None:
         super().__init__(venv)
         view = _SubEnvView.of(venv)
         if view is not None and enumerate_states(view) is None:
             view = None
-        self._init_reward(
-            reward_model, venv.observation_space, venv.action_space, view, self.num_envs, normalize=normalize,
-            scale=scale, clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus, use_table=use_table,
-            max_table_rows=max_table_rows,
-        )
+        self._init_reward(reward_model, venv.observation_space, venv.action_space, view, self.num_envs, options)
         self._actions: np.ndarray | None = None
 
     def _reset_positions(self) -> np.ndarray | None:
@@ -292,27 +278,15 @@ class LearnedRewardVectorWrapper(_BatchedRewardMixin, VectorWrapper):
     Args:
         env: The gymnasium vector env.
         reward_model: As for :class:`~rewardshare.wrappers.LearnedRewardWrapper`.
-        normalize, scale, clip, add_env_reward, spread_bonus, use_table, max_table_rows: As for
-            :class:`~rewardshare.wrappers.LearnedRewardWrapper`.
+        options: As for :class:`~rewardshare.wrappers.LearnedRewardWrapper` (a :class:`RewardOptions`).
 
     Raises:
         ValueError: If the model was built for other spaces (both pairs named), the autoreset mode is unsupported,
-            or on a bad option.
+            or ``use_table=True`` on an env that cannot be tabulated.
+        TypeError: If ``options`` is not a :class:`RewardOptions`.
     """
 
-    def __init__(
-        self,
-        env: VectorEnv,
-        reward_model: Any,
-        *,
-        normalize: bool = False,
-        scale: float = 1.0,
-        clip: float | None = None,
-        add_env_reward: bool = False,
-        spread_bonus: float = 0.0,
-        use_table: bool | str = "auto",
-        max_table_rows: int = MAX_TABLE_ROWS,
-    ) -> None:
+    def __init__(self, env: VectorEnv, reward_model: Any, options: RewardOptions | None = None) -> None:
         super().__init__(env)
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if isinstance(mode, str):
@@ -323,9 +297,7 @@ class LearnedRewardVectorWrapper(_BatchedRewardMixin, VectorWrapper):
             )
         self.autoreset_mode = mode
         self._init_reward(
-            reward_model, env.single_observation_space, env.single_action_space, env, self.num_envs,
-            normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward, spread_bonus=spread_bonus,
-            use_table=use_table, max_table_rows=max_table_rows,
+            reward_model, env.single_observation_space, env.single_action_space, env, self.num_envs, options
         )
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
 

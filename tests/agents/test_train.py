@@ -13,6 +13,7 @@ from rewardshare.agents import COLUMNS, LearningCurve, make_agent, make_config, 
 from rewardshare.envs import GoalTask, GridGoalEnv, TaskFamily
 from rewardshare.feedback import Teacher
 from rewardshare.rewardmodels import RewardModel
+from rewardshare.wrappers import RewardOptions
 
 # a train task (never a held-out one) of the small open grid
 TASK = TaskFamily("open", 5).train[0]
@@ -38,8 +39,6 @@ def test_small_task_is_a_train_task() -> None:
         (dict(agent_kwargs={"learning_rat": 1.0}), r"unknown ppo hyperparameter\(s\) \['learning_rat'\]"),
         (dict(task_or_env="CartPole-v1", reward="teacher"), r"reward='teacher' needs task_or_env to be a GoalTask"),
         (dict(task_or_env="NoSuchEnv-v0"), r"not a registered gymnasium env id"),
-        (dict(wrapper_kwargs={"normalise": True}), r"unknown wrapper_kwargs \['normalise'\]"),
-        (dict(wrapper_kwargs={"clip": -1.0}), r"clip=-1.0 is not allowed"),
     ],
 )
 def test_bad_input_fails_before_training(kwargs: dict, match: str) -> None:
@@ -47,6 +46,11 @@ def test_bad_input_fails_before_training(kwargs: dict, match: str) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         train_agent(**args)
+
+
+def test_reward_options_must_be_the_parameter_object() -> None:
+    with pytest.raises(TypeError, match=r"reward_options=\{'clip': 1.0\} is not allowed: use RewardOptions"):
+        train_agent("ppo", TASK, "true", reward_options={"clip": 1.0}, **TINY)
 
 
 def test_model_for_other_spaces_is_refused_naming_both() -> None:
@@ -157,6 +161,6 @@ def test_ensemble_with_spread_bonus_and_normalisation() -> None:
     env = TASK.make_env()
     models = [RewardModel(env.observation_space, env.action_space, hidden_sizes=(8,), seed=s) for s in range(2)]
     curve = train_agent("ppo", TASK, models, seed=0, policy_obs="env",
-                        wrapper_kwargs={"spread_bonus": 0.5, "normalize": True, "clip": 5.0}, **TINY)
+                        reward_options=RewardOptions(spread_bonus=0.5, normalize=True, clip=5.0), **TINY)
     assert curve.metadata["reward"]["kind"] == "ensemble2" and curve.metadata["reward"]["spread_bonus"] == 0.5
-    assert curve.metadata["wrapper_kwargs"]["normalize"] is True and curve.metadata["policy_obs"] == "env"
+    assert curve.metadata["reward_options"]["normalize"] is True and curve.metadata["policy_obs"] == "env"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from rewardshare.envs import GoalTask, GridGoalEnv
 from rewardshare.feedback import Teacher
 from rewardshare.rewardmodels import RewardModel
-from rewardshare.wrappers import EPISODE_INFO_KEYS, LearnedRewardWrapper
+from rewardshare.wrappers import EPISODE_INFO_KEYS, LearnedRewardWrapper, RewardOptions
 
 
 def _model(env: gym.Env, **kw) -> RewardModel:
@@ -44,7 +46,7 @@ ENVS = {
 def test_reward_is_model_output_and_true_reward_is_env_reward(name: str, use_next_obs: bool) -> None:
     env = ENVS[name]()
     model = _model(env, use_next_obs=use_next_obs, use_done=use_next_obs)
-    wrapped = LearnedRewardWrapper(ENVS[name](), model, use_table=False)
+    wrapped = LearnedRewardWrapper(ENVS[name](), model, RewardOptions(use_table=False))
     acts = np.random.default_rng(1).integers(env.action_space.n, size=150)
     steps = _rollout(wrapped, acts)
     plain = _rollout(env, acts)
@@ -81,7 +83,7 @@ def test_reward_is_model_output_and_true_reward_is_env_reward(name: str, use_nex
 def test_grid_episode_success_and_returns() -> None:
     # goal (4, 4) from start (4, 2): right, right reaches it in two steps
     env = GridGoalEnv(size=5, start=(4, 2))
-    w = LearnedRewardWrapper(env, _model(env), use_table=False)
+    w = LearnedRewardWrapper(env, _model(env), RewardOptions(use_table=False))
     w.reset(seed=0)
     _, r1, term, _, info = w.step(1)
     assert not term and "episode_success" not in info
@@ -112,15 +114,16 @@ def test_bad_reward_arguments() -> None:
     with pytest.raises(ValueError, match=r"reward='teacher' needs a teacher"):
         LearnedRewardWrapper(env, "teacher")
     with pytest.raises(ValueError, match=r"spread_bonus=1.0 needs an ensemble"):
-        LearnedRewardWrapper(env, _model(env), spread_bonus=1.0)
+        LearnedRewardWrapper(env, _model(env), RewardOptions(spread_bonus=1.0))
     with pytest.raises(ValueError, match=r"use_table='yes' is not allowed"):
-        LearnedRewardWrapper(env, _model(env), use_table="yes")
+        LearnedRewardWrapper(env, _model(env), RewardOptions(use_table="yes"))
     with pytest.raises(ValueError, match=r"use_table=True is not possible"):
-        LearnedRewardWrapper(gym.make("CartPole-v1"), _model(gym.make("CartPole-v1")), use_table=True)
+        cartpole = gym.make("CartPole-v1")
+        LearnedRewardWrapper(cartpole, _model(cartpole), RewardOptions(use_table=True))
     with pytest.raises(ValueError, match=r"clip=0 is not allowed"):
-        LearnedRewardWrapper(env, _model(env), clip=0)
+        LearnedRewardWrapper(env, _model(env), RewardOptions(clip=0))
     with pytest.raises(ValueError, match=r"scale=nan is not allowed"):
-        LearnedRewardWrapper(env, _model(env), scale=float("nan"))
+        LearnedRewardWrapper(env, _model(env), RewardOptions(scale=float("nan")))
     with pytest.raises(RuntimeError, match=r"before reset"):
         LearnedRewardWrapper(env, _model(env)).step(0)
 
@@ -137,7 +140,7 @@ def test_true_reward_source_passes_env_reward_through() -> None:
 def test_teacher_source_uses_agent_cells(use_table: bool) -> None:
     task = GoalTask("open", 5, (4, 4))
     teacher = Teacher(task, reward="dense")
-    w = LearnedRewardWrapper(task.make_env(max_steps=30), teacher, use_table=use_table)
+    w = LearnedRewardWrapper(task.make_env(max_steps=30), teacher, RewardOptions(use_table=use_table))
     assert (w.table is not None) == use_table
     obs, info = w.reset(seed=3)
     acts = np.random.default_rng(0).integers(4, size=120)
@@ -158,7 +161,7 @@ def test_options_order_scale_clip_add() -> None:
     env = GridGoalEnv(size=5, start=(4, 3))
     teacher = Teacher(GoalTask("open", 5, (4, 4)))
     # reaching the goal: teacher +6 -> *0.5 = 3 -> clip 2 -> + env reward 1 = 3
-    w = LearnedRewardWrapper(env, teacher, scale=0.5, clip=2.0, add_env_reward=True)
+    w = LearnedRewardWrapper(env, teacher, RewardOptions(scale=0.5, clip=2.0, add_env_reward=True))
     w.reset(seed=0)
     _, r, term, _, info = w.step(1)
     assert term and info["learned_reward"] == 6.0 and info["true_reward"] == 1.0
@@ -172,8 +175,10 @@ def test_options_order_scale_clip_add() -> None:
 def test_running_normalisation_matches_numpy() -> None:
     env = GridGoalEnv(size=5, start="random", max_steps=10)
     model = _model(env)
-    w = LearnedRewardWrapper(env, model, normalize=True, use_table=False)
-    raw_plain = LearnedRewardWrapper(GridGoalEnv(size=5, start="random", max_steps=10), model, use_table=False)
+    w = LearnedRewardWrapper(env, model, RewardOptions(normalize=True, use_table=False))
+    raw_plain = LearnedRewardWrapper(
+        GridGoalEnv(size=5, start="random", max_steps=10), model, RewardOptions(use_table=False)
+    )
     acts = np.random.default_rng(2).integers(4, size=60)
     got = [s[3] for s in _rollout(w, acts)]
     raw = np.array([s[3] for s in _rollout(raw_plain, acts)])
@@ -188,8 +193,10 @@ def test_running_normalisation_matches_numpy() -> None:
 def test_ensemble_mean_and_spread_bonus() -> None:
     env = GridGoalEnv(size=5, start="random", max_steps=10)
     models = [RewardModel(env.observation_space, env.action_space, hidden_sizes=(8,), seed=s) for s in range(3)]
-    w_mean = LearnedRewardWrapper(GridGoalEnv(size=5, start="random", max_steps=10), models, use_table=False)
-    w_bonus = LearnedRewardWrapper(env, models, spread_bonus=0.5, use_table=False)
+    w_mean = LearnedRewardWrapper(
+        GridGoalEnv(size=5, start="random", max_steps=10), models, RewardOptions(use_table=False)
+    )
+    w_bonus = LearnedRewardWrapper(env, models, RewardOptions(spread_bonus=0.5, use_table=False))
     acts = np.random.default_rng(3).integers(4, size=30)
     for (obs, a, _, r_mean, *_), (_, _, _, r_bonus, *_) in zip(_rollout(w_mean, acts), _rollout(w_bonus, acts),
                                                                strict=True):
@@ -200,3 +207,28 @@ def test_ensemble_mean_and_spread_bonus() -> None:
     other = RewardModel(GridGoalEnv(size=6).observation_space, env.action_space)
     with pytest.raises(ValueError, match=r"ensemble member models\[1\] has spaces"):
         LearnedRewardWrapper(env, [models[0], other])
+
+
+def test_reward_options_are_validated_frozen_and_shared_by_every_wrapper() -> None:
+    with pytest.raises(ValueError, match=r"normalize='yes' is not allowed: use True or False"):
+        RewardOptions(normalize="yes")
+    with pytest.raises(ValueError, match=r"spread_bonus=inf is not allowed"):
+        RewardOptions(spread_bonus=float("inf"))
+    with pytest.raises(ValueError, match=r"use_table=1 is not allowed: use True, False or 'auto'"):
+        RewardOptions(use_table=1)
+    with pytest.raises(ValueError, match=r"max_table_rows=-1 is not allowed"):
+        RewardOptions(max_table_rows=-1)
+    options = RewardOptions(normalize=True, scale=2, clip=3)
+    assert options.scale == 2.0 and isinstance(options.scale, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.scale = 1.0  # type: ignore[misc]
+    transform = options.transform()
+    assert (transform.normalize, transform.scale, transform.clip, transform.count) == (True, 2.0, 3.0, 0.0)
+    assert transform is not options.transform()  # each wrapper keeps its own running statistics
+    assert options.to_dict() == {"normalize": True, "scale": 2.0, "clip": 3.0, "add_env_reward": False,
+                                 "spread_bonus": 0.0, "use_table": "auto", "max_table_rows": options.max_table_rows}
+    env = GridGoalEnv(size=5)
+    with pytest.raises(TypeError, match=r"options=\{'scale': 2.0\} is not allowed: use RewardOptions"):
+        LearnedRewardWrapper(env, _model(env), {"scale": 2.0})
+    w = LearnedRewardWrapper(env, _model(env), options)
+    assert w.transform.scale == 2.0 and w.transform.normalize

@@ -8,7 +8,7 @@ import pytest
 
 from rewardshare.envs import GridGoalEnv, GridGoalVectorEnv
 from rewardshare.rewardmodels import RewardModel
-from rewardshare.wrappers import LearnedRewardWrapper, ModelReward, build_table, enumerate_states
+from rewardshare.wrappers import LearnedRewardWrapper, ModelReward, RewardOptions, build_table, enumerate_states
 
 # batched and batch-of-one forwards of one MLP may differ in the last float32 bits (BLAS summation order)
 F32_TOL = dict(rtol=1e-6, atol=1e-6)
@@ -45,8 +45,8 @@ CASES = {
 def test_table_equals_forward_on_grids(case: str, flags: tuple[bool, bool]) -> None:
     env = GridGoalEnv(**CASES[case])
     model = _model(env, use_next_obs=flags[0], use_done=flags[1])
-    fast = LearnedRewardWrapper(GridGoalEnv(**CASES[case]), model, use_table=True)
-    slow = LearnedRewardWrapper(env, model, use_table=False)
+    fast = LearnedRewardWrapper(GridGoalEnv(**CASES[case]), model, RewardOptions(use_table=True))
+    slow = LearnedRewardWrapper(env, model, RewardOptions(use_table=False))
     assert fast.table is not None and slow.table is None
     acts = np.random.default_rng(0).integers(4, size=300)
     r_fast, t_fast = _rewards(fast, acts)
@@ -77,7 +77,7 @@ def test_frozenlake_slippery_any_next_state() -> None:
     env = gym.make("FrozenLake-v1", is_slippery=True)
     model = _model(env, use_next_obs=True, use_done=True)
     fast = LearnedRewardWrapper(gym.make("FrozenLake-v1", is_slippery=True), model)
-    slow = LearnedRewardWrapper(env, model, use_table=False)
+    slow = LearnedRewardWrapper(env, model, RewardOptions(use_table=False))
     assert fast.table is not None and fast.table.values.shape == (16, 4, 16, 2)
     acts = np.random.default_rng(1).integers(4, size=400)
     np.testing.assert_allclose(_rewards(fast, acts)[0], _rewards(slow, acts)[0], **F32_TOL)
@@ -94,7 +94,7 @@ class _Shift(gym.ObservationWrapper):
 def test_unknown_observations_fall_back_to_forward_exactly() -> None:
     base = GridGoalEnv(size=5, start="random", max_steps=15)
     model = _model(base)
-    w = LearnedRewardWrapper(_Shift(base), model, use_table=True)
+    w = LearnedRewardWrapper(_Shift(base), model, RewardOptions(use_table=True))
     assert w.table is not None  # same space, so a table is built, but no shifted observation is in it
     obs, _ = w.reset(seed=0)
     for a in [0, 1, 2, 3, 1]:
@@ -142,9 +142,10 @@ def test_a_table_can_be_shared_by_wrappers_of_the_same_source_and_states() -> No
     env = GridGoalEnv(size=5, start="random")
     model = _model(env)
     first = LearnedRewardWrapper(env, model)
-    second = LearnedRewardWrapper(GridGoalEnv(size=5, start="random"), first.source, use_table=first.table)
+    shared = RewardOptions(use_table=first.table)
+    second = LearnedRewardWrapper(GridGoalEnv(size=5, start="random"), first.source, shared)
     assert second.table is first.table
     with pytest.raises(ValueError, match=r"built for another reward source"):
-        LearnedRewardWrapper(GridGoalEnv(size=5), model, use_table=first.table)
+        LearnedRewardWrapper(GridGoalEnv(size=5), model, shared)
     with pytest.raises(ValueError, match=r"env with other states"):
-        LearnedRewardWrapper(GridGoalEnv(layout="four_rooms", size=5), first.source, use_table=first.table)
+        LearnedRewardWrapper(GridGoalEnv(layout="four_rooms", size=5), first.source, shared)

@@ -13,7 +13,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from rewardshare.envs import GoalTask, GridGoalEnv, GridGoalVectorEnv
 from rewardshare.feedback import Teacher
 from rewardshare.rewardmodels import RewardModel
-from rewardshare.wrappers import LearnedRewardVecEnvWrapper, LearnedRewardVectorWrapper, LearnedRewardWrapper
+from rewardshare.wrappers import (
+    LearnedRewardVecEnvWrapper,
+    LearnedRewardVectorWrapper,
+    LearnedRewardWrapper,
+    RewardOptions,
+)
 
 N, SEED, T = 4, 7, 120
 F32_TOL = dict(rtol=1e-6, atol=1e-6)  # a batch-of-N forward vs N batch-of-one forwards
@@ -28,7 +33,7 @@ def _single_twins(make: Callable[[], gym.Env], reward, actions: list[list[int]],
     """Run one single-env wrapper per sub-env over its own action list; (reward, true_reward, info) per step."""
     out = []
     for i, acts in enumerate(actions):
-        w = LearnedRewardWrapper(make(), reward, **wkw)
+        w = LearnedRewardWrapper(make(), reward, RewardOptions(**wkw))
         w.reset(seed=SEED + i)
         steps = []
         for a in acts:
@@ -57,7 +62,7 @@ def test_sb3_vecenv_wrapper_equals_single_env_wrapper(case: str) -> None:
     reward, wkw, exact = _reward_cases()[case]
     venv = DummyVecEnv([lambda: GridGoalEnv(**GRID_KW) for _ in range(N)])
     venv.seed(SEED)
-    w = LearnedRewardVecEnvWrapper(venv, reward, **wkw)
+    w = LearnedRewardVecEnvWrapper(venv, reward, RewardOptions(**wkw))
     assert (w.table is not None) == (wkw["use_table"] is True)
     w.reset()
     rng = np.random.default_rng(0)
@@ -96,7 +101,7 @@ def test_sb3_vecenv_wrapper_equals_single_env_wrapper(case: str) -> None:
 
 def _vector_run(venv: gym.vector.VectorEnv, reward, acts: np.ndarray, **wkw):
     """Step a wrapped vector env; per sub-env: the actions applied in real transitions and their results."""
-    w = LearnedRewardVectorWrapper(venv, reward, **wkw)
+    w = LearnedRewardVectorWrapper(venv, reward, RewardOptions(**wkw))
     w.reset(seed=SEED)
     applied = [[] for _ in range(N)]
     results = [[] for _ in range(N)]
@@ -178,7 +183,7 @@ def test_make_vec_entry_point_and_normalisation_counts_real_steps() -> None:
     venv = gym.make_vec("rewardshare/GridGoal-v0", num_envs=N, vectorization_mode="vector_entry_point",
                         size=4, start="random", max_steps=5)
     model = _model(GridGoalEnv(size=4))
-    w = LearnedRewardVectorWrapper(venv, model, normalize=True)
+    w = LearnedRewardVectorWrapper(venv, model, RewardOptions(normalize=True))
     w.reset(seed=0)
     real = 0
     resetting = np.zeros(N, dtype=bool)
