@@ -25,7 +25,7 @@ from rewardshare.agents.algos import check_algo, make_agent, make_config
 from rewardshare.agents.curve import LearningCurve
 from rewardshare.agents.evaluation import TrueRewardEvalCallback, TrueRewardEvaluator
 from rewardshare.agents.policy_obs import PolicyObsVecEnvWrapper, resolve_policy_obs
-from rewardshare.envs import OBS_MODES, GoalTask
+from rewardshare.envs import GoalTask
 from rewardshare.wrappers import (
     LearnedRewardVecEnvWrapper,
     ModelReward,
@@ -42,16 +42,6 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r} is not allowed: use an int >= {minimum}")
     return int(value)
-
-
-def _grid_kwargs_for(task: GoalTask, observation_space: gym.spaces.Space) -> dict[str, Any] | None:
-    """The (obs_mode, observe_goal) under which ``task``'s env has ``observation_space``, if any."""
-    for obs_mode in OBS_MODES:
-        for observe_goal in (False, True):
-            env = task.make_env(obs_mode=obs_mode, observe_goal=observe_goal)
-            if env.observation_space == observation_space:
-                return {"obs_mode": obs_mode, "observe_goal": observe_goal}
-    return None
 
 
 def _env_factory(task_or_env: EnvSpec, env_kwargs: dict[str, Any]) -> tuple[Callable[[], gym.Env], dict[str, Any]]:
@@ -220,7 +210,7 @@ def train_agent(
     )
     if isinstance(task_or_env, GoalTask) and isinstance(source, ModelReward):
         if "obs_mode" not in env_kwargs and "observe_goal" not in env_kwargs:
-            env_kwargs.update(_grid_kwargs_for(task_or_env, source.observation_space) or {})
+            env_kwargs.update(task_or_env.env_kwargs_for_space(source.observation_space) or {})
     make_env, env_desc = _env_factory(task_or_env, env_kwargs)
     probe = make_env()
     source.check_fits(probe.observation_space, probe.action_space)  # refuse a misfit model before any training

@@ -8,6 +8,7 @@ leaves the agent where it is.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -17,6 +18,14 @@ ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left")
 ACTION_DELTAS: tuple[Cell, ...] = ((-1, 0), (0, 1), (1, 0), (0, -1))
 N_ACTIONS = 4
 UNREACHABLE = -1
+
+
+def free_neighbours(layout: Layout, cell: Cell) -> Iterator[Cell]:
+    """The free cells one move away from ``cell`` (in action order)."""
+    for dr, dc in ACTION_DELTAS:
+        nxt = (cell[0] + dr, cell[1] + dc)
+        if layout.is_free(nxt):
+            yield nxt
 
 
 def move(layout: Layout, cell: Cell, action: int) -> Cell:
@@ -61,9 +70,8 @@ def distances_to(layout: Layout, goal: Cell) -> np.ndarray:
     queue = deque([goal])
     while queue:
         cell = queue.popleft()
-        for dr, dc in ACTION_DELTAS:
-            nxt = (cell[0] + dr, cell[1] + dc)
-            if layout.is_free(nxt) and dist[nxt] == UNREACHABLE:
+        for nxt in free_neighbours(layout, cell):
+            if dist[nxt] == UNREACHABLE:
                 dist[nxt] = dist[cell] + 1
                 queue.append(nxt)
     return dist
@@ -86,9 +94,8 @@ def connected_components(layout: Layout) -> np.ndarray:
         stack = [seed_cell]
         while stack:
             cell = stack.pop()
-            for dr, dc in ACTION_DELTAS:
-                nxt = (cell[0] + dr, cell[1] + dc)
-                if layout.is_free(nxt) and labels[nxt] == UNREACHABLE:
+            for nxt in free_neighbours(layout, cell):
+                if labels[nxt] == UNREACHABLE:
                     labels[nxt] = n_regions
                     stack.append(nxt)
         n_regions += 1

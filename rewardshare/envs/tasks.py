@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
-from rewardshare.envs.grid_env import GridGoalEnv, task_id_for
+from rewardshare.envs.grid_env import OBS_MODES, GridGoalEnv, task_id_for
 from rewardshare.envs.layouts import Cell, Layout, make_layout
 from rewardshare.envs.planner import distances_to
 
@@ -53,6 +54,21 @@ class GoalTask:
         """
         kwargs.setdefault("start", "random")
         return GridGoalEnv(**self.env_kwargs(), **kwargs)
+
+    def observation_spaces(self) -> list[tuple[dict[str, Any], spaces.Space]]:
+        """Every observation option of this task's env with the space it emits: ``[({"obs_mode": ...,
+        "observe_goal": ...}, space), ...]``, in :data:`OBS_MODES` order, without the goal first."""
+        out = []
+        for obs_mode in OBS_MODES:
+            for observe_goal in (False, True):
+                kwargs = {"obs_mode": obs_mode, "observe_goal": observe_goal}
+                out.append((kwargs, self.make_env(**kwargs).observation_space))
+        return out
+
+    def env_kwargs_for_space(self, observation_space: spaces.Space) -> dict[str, Any] | None:
+        """The ``obs_mode`` / ``observe_goal`` under which this task's env emits ``observation_space`` (e.g. the one a
+        reward model was built for), or ``None`` if no option does."""
+        return next((kw for kw, space in self.observation_spaces() if space == observation_space), None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for provenance in saved files)."""

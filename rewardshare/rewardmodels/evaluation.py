@@ -22,7 +22,6 @@ Rewards are :class:`RewardModel` instances or callables ``reward(pos, action, ne
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Callable
@@ -34,21 +33,12 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from rewardshare.envs import OBS_MODES, GoalTask, GridGoalEnv, GridMDP, grid_env_of
-from rewardshare.rewardmodels.featurizers import spaces_equal
+from rewardshare.envs import GoalTask, GridGoalEnv, GridMDP, grid_env_of
 from rewardshare.rewardmodels.objectives import PreferenceObjective, call_reward
+from rewardshare.rewardmodels.training import model_device
 
 CellReward = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 DEFAULT_GAMMA = 0.99
-
-
-def _device(module: nn.Module) -> torch.device:
-    dev = getattr(module, "device", None)
-    if isinstance(dev, torch.device):
-        return dev
-    for tensor in itertools.chain(module.parameters(), module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def env_for(target: Any, observation_space: spaces.Space | None = None) -> GridGoalEnv:
@@ -64,16 +54,15 @@ def env_for(target: Any, observation_space: spaces.Space | None = None) -> GridG
     if isinstance(target, GoalTask):
         if observation_space is None:
             return target.make_env()
-        tried = []
-        for mode, observe in itertools.product(OBS_MODES, (False, True)):
-            env = target.make_env(obs_mode=mode, observe_goal=observe)
-            if spaces_equal(env.observation_space, observation_space):
-                return env
-            tried.append(f"{mode}{'+goal' if observe else ''}: {env.observation_space}")
-        raise ValueError(
-            f"no observation mode of task {target.id!r} gives observation_space={observation_space}; "
-            f"the task's env offers {tried}"
-        )
+        kwargs = target.env_kwargs_for_space(observation_space)
+        if kwargs is None:
+            offered = [f"{kw['obs_mode']}{'+goal' if kw['observe_goal'] else ''}: {space}"
+                       for kw, space in target.observation_spaces()]
+            raise ValueError(
+                f"no observation mode of task {target.id!r} gives observation_space={observation_space}; "
+                f"the task's env offers {offered}"
+            )
+        return target.make_env(**kwargs)
     return grid_env_of(target)
 
 
@@ -137,7 +126,7 @@ def _model_values(
     """The model's reward of the flat state-index triples ``(s, a, s2)``, float64 ``(N,)``."""
     goal = mdp.goal_state
     done = (s2 == goal) & (s != goal)
-    device = _device(model)
+    device = model_device(model)
     obs = torch.as_tensor(mdp.obs).to(device)
     ctx = None if context is None else torch.as_tensor(np.asarray(context, dtype=np.float32), device=device)
     out = []
@@ -276,7 +265,7 @@ def preference_accuracy(model: nn.Module, preferences: Any) -> float:
         Accuracy in ``[0, 1]``; NaN if every pair is a tie. A predicted tie (equal sums) counts as wrong.
     """
     objective = PreferenceObjective.from_data(preferences)
-    device = _device(model)
+    device = model_device(model)
     objective = objective.to(device)
     with torch.inference_mode():
         logits = objective.logits(model, objective.batch()).cpu().numpy()

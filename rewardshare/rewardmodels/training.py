@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -159,7 +160,7 @@ def fit(
     objective = make_loss(loss, data, env=env, **kwargs)
     if len(objective) == 0:
         raise ValueError("data is empty: there is nothing to fit")
-    device = _model_device(model)
+    device = model_device(model)
     objective = objective.to(device)
     train_obj, val_obj = objective.split(val_fraction, seed=seed)
     if patience is not None and val_obj is None:
@@ -253,10 +254,12 @@ def _wants_seed(loss: str, data: Any, env: Any) -> bool:
         return False
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    dev = getattr(model, "device", None)
+def model_device(module: nn.Module) -> torch.device:
+    """Where a model computes: its ``device`` attribute if it has one, else that of its first parameter or buffer,
+    else the CPU."""
+    dev = getattr(module, "device", None)
     if isinstance(dev, torch.device):
         return dev
-    for p in model.parameters():
-        return p.device
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
     return torch.device("cpu")

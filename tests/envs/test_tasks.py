@@ -128,3 +128,15 @@ def test_bad_lookups() -> None:
 def test_every_subset_name_works() -> None:
     for subset in SUBSETS:
         assert len(TaskFamily("four_rooms", 9, subset=subset).tasks) >= 4
+
+
+def test_env_kwargs_for_an_observation_space() -> None:
+    task = GoalTask("four_rooms", 9, (1, 1))
+    options = task.observation_spaces()
+    assert [tuple(kw.values()) for kw, _ in options] == [
+        ("coords", False), ("coords", True), ("onehot", False), ("onehot", True), ("grid", False), ("grid", True)
+    ]
+    for kwargs, space in options:
+        assert task.env_kwargs_for_space(space) == kwargs
+        assert task.make_env(**kwargs).observation_space == space
+    assert task.env_kwargs_for_space(GoalTask("open", 5, (4, 4)).make_env(obs_mode="onehot").observation_space) is None
