@@ -315,3 +315,62 @@ __all__ = [
     "Estimate", "iqm", "iqm_ci", "iqm_curve_ci", "probability_of_improvement", "speedup_ci",
     "steps_to_threshold", "stratified_bootstrap", "success_auc",
 ]
+
+
+def hierarchical_bootstrap(
+    scores: ScoresByTask,
+    statistic: Callable[[np.ndarray], float] = np.median,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """A statistic over all runs with a two-level percentile-bootstrap CI: resample the *tasks* (e.g. held-out
+    goals) with replacement, then the runs (seeds) within each drawn task.
+
+    Unlike :func:`stratified_bootstrap`, which keeps every task, this treats the tasks as a sample of the family too,
+    so the interval covers the variation between goals as well as between seeds. Scores may be ``inf`` (e.g. a run
+    that never reached a threshold): quantiles are taken on the resampled values themselves (``inverted_cdf``), so an
+    upper end of ``inf`` means "not reached within the budget" rather than NaN.
+
+    Args:
+        scores: Scores grouped by task (``scores[t]`` the runs of task ``t``; sizes may differ).
+        statistic: ``f(values_1d) -> float``; default the median.
+        n_boot: Bootstrap resamples.
+        confidence: Interval coverage.
+        seed: Seed of the resampling.
+
+    Returns:
+        The :class:`Estimate` (``value`` is the statistic on all observed runs).
+
+    Raises:
+        ValueError: On empty groups, NaN or bad ``n_boot`` / ``confidence``.
+    """
+    _check_boot_args(n_boot, confidence)
+    groups = _as_groups(scores, "scores")
+    rng = np.random.default_rng(seed)
+    observed = np.concatenate(groups)
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        picked = rng.integers(0, len(groups), size=len(groups))
+        boot[b] = statistic(np.concatenate([groups[t][rng.integers(0, groups[t].size, size=groups[t].size)]
+                                            for t in picked]))
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], method="inverted_cdf")
+    return Estimate(float(statistic(observed)), float(lo), float(hi), int(observed.size))
+
+
+def first_reaching(ks: Sequence[float], values: Sequence[float], threshold: float) -> float:
+    """The smallest ``k`` whose value is ``<= threshold`` (e.g. the feedback a run needs to reach EPIC 0.2), or
+    ``inf`` if none does.
+
+    Args:
+        ks: Increasing feedback amounts.
+        values: The run's value at each ``k`` (``None``/NaN counts as not reached).
+        threshold: The target.
+    """
+    if len(ks) != len(values):
+        raise ValueError(f"ks has {len(ks)} entries and values {len(values)}: give one value per k")
+    for k, v in zip(ks, values, strict=True):
+        if v is not None and np.isfinite(v) and v <= threshold:
+            return float(k)
+    return float("inf")

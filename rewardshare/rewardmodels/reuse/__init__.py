@@ -10,7 +10,10 @@
   (:func:`train_per_task`): the machinery the methods share.
 - Methods, one module per family: :mod:`.scratch`, :mod:`.transfer`, :mod:`.multitask` (task embedding, trunk +
   heads), :mod:`.conditioning`, :mod:`.maml` (MAML, Meta-SGD; the meta-learner in :mod:`.maml_learner`, its backends
-  in :mod:`.maml_backends`), :mod:`.prior` (MAP under a meta-learned Gaussian prior).
+  in :mod:`.maml_backends`), :mod:`.prior` (MAP under a meta-learned Gaussian prior), :mod:`.latent` (a latent-task
+  model whose new task is inferred: reuse as inference).
+- :mod:`.bayes`: the exact posterior over a grid family's goal cells, the reference every few-shot result is compared
+  with (it knows the teacher's reward family, so it is not a registered method).
 
 A method module registers its methods when it is imported; importing it below is what puts a new method in
 :func:`list_methods` (the order of the imports is the order of the list).
@@ -32,11 +35,12 @@ from rewardshare.rewardmodels.reuse.conditioning import GoalConditioned, goal_de
 from rewardshare.rewardmodels.reuse.maml import MAMLMethod
 from rewardshare.rewardmodels.reuse.maml_learner import MAML, MAMLConfig, MetaBatchSampler
 from rewardshare.rewardmodels.reuse.prior import GaussianPrior, MAPAdaptation, fit_gaussian_prior
+from rewardshare.rewardmodels.reuse.latent import LatentPosterior, LatentTask
 # isort: on
 
 __all__ = [
     "FREEZE_OPTIONS", "MAML", "NO_ADAPTATION", "AdaptationBudget", "BudgetSelection", "FunctionalModel",
-    "GaussianPrior", "GoalConditioned", "MAMLConfig", "MAMLMethod", "MAPAdaptation", "MetaBatchSampler", "Penalty",
+    "GaussianPrior", "GoalConditioned", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod", "MAPAdaptation", "MetaBatchSampler", "Penalty",
     "PerTaskPretrained", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding", "Transfer", "finetune",
     "finetune_many", "fit_gaussian_prior", "goal_descriptor", "list_methods", "make_method", "register_method",
     "select_budget", "select_parameters", "split_by_task", "train_per_task",

@@ -110,12 +110,20 @@ class ReuseMethod(ABC):
         shared = {(b.steps, b.params, b.prior_weight) for b in budgets}
         if len(shared) > 1:
             raise ValueError(f"per-run budgets may differ only in lr; got (steps, params, prior_weight) {shared}")
-        starts = [self.start_model(t) for t in tasks]
+        starts = self.start_models(targets, tasks)
         models = self._run(starts, targets, budgets, checkpoints, on_checkpoint, on_divergence)
         for m, t, b in zip(models, targets, budgets, strict=True):
             self._finish(m)
             self._stamp(m, b, len(t))
         return models
+
+    def start_models(self, targets: Sequence[Objective], tasks: Sequence[Any]) -> list[RewardModel]:
+        """The model each run starts adapting from: :meth:`start_model` of its task by default.
+
+        A method that *infers* the new task from its feedback (:mod:`.latent`) overrides this to read ``targets``;
+        the budget's gradient steps then start from the inferred model.
+        """
+        return [self.start_model(t) for t in tasks]
 
     def _run(
         self,

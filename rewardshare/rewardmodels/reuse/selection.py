@@ -117,7 +117,10 @@ def select_budget(
     results: dict[tuple[int, float, Any, float], list[float]] = {}
     runs = [(task, draw(pool, int(k), int(seed))) for task, pool in validation for seed in seeds]
     run_tasks = [task for task, _ in runs]
-    zero_scores = [float(score(method.start_model(task), task)) for task in run_tasks]
+    # "no adaptation" is the start model a run would get: zero-shot for most methods, the inferred one for a method
+    # that reads its feedback before any gradient step (ReuseMethod.start_models)
+    starts = method.adapt_many([t for _, t in runs], NO_ADAPTATION, run_tasks, on_divergence="stop")
+    zero_scores = [float(score(m, task)) for m, task in zip(starts, run_tasks, strict=True)]
     zero_scores = [v if math.isfinite(v) else math.inf for v in zero_scores]
     checks = [s for s in step_list if s > 0]
     lrs = [float(v) for v in lrs]

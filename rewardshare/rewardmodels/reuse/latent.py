@@ -1,0 +1,259 @@
+"""Reuse as inference: a latent-task reward model ``R(s, a, z)`` with a prior ``p(z)`` learned on the source tasks.
+
+Pre-training is that of the task embedding (:class:`~.multitask.TaskEmbedding`): one network and one latent ``z_t``
+per source task, ``min_{theta, z_1..z_T} (1/T) sum_t L_t(theta, z_t)``. Then a Gaussian prior is fitted to the
+source latents, ``p(z) = N(mu, Sigma)`` (their mean and covariance, shrunk towards a multiple of the identity so
+that it stays invertible with few tasks). A new task is not "trained"; its latent is *inferred* from its feedback
+``D`` (labels, preferences or demonstrations: any :class:`~rewardshare.rewardmodels.objectives.Objective`)::
+
+    z* = argmax_z  log p(D | z) + log p(z),    log p(D | z) = -n c L(theta, z; D)
+
+with ``L`` the objective's mean loss over its ``n`` items: for labels the Gaussian likelihood's ``c = 1 / (2
+sigma^2)``, ``sigma^2`` the model's own residual on its source tasks (how far its predictions are from labels it was
+trained on), for preferences and demonstrations ``c = 1`` (their losses already are negative log-likelihoods).
+
+The posterior is multi-modal at small ``n`` (a few labels fit several goals), so ``z*`` is sought from several
+starts at once: the ``n_top`` source latents that explain ``D`` best, the prior mean and ``n_prior_samples`` draws
+of the prior, each refined by Adam on ``z`` alone (the network frozen), in one batched computation
+(:func:`~.adapt.finetune_many`). The modes found, weighted by their unnormalised posterior, are the
+:class:`LatentPosterior` (a cheap mixture approximation; its best mode is the adapted model's latent).
+
+As ``n`` grows the network itself may be released: the :class:`~.adapt.AdaptationBudget` chosen on validation tasks
+(:func:`~.selection.select_budget`) then fine-tunes every weight from the inferred model, under a Gaussian penalty
+``prior_weight * ||theta - theta_0||^2`` towards the pre-trained weights, so the method is never forced to stay
+inside the span of its source tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor
+
+from rewardshare.rewardmodels.model import RewardModel
+from rewardshare.rewardmodels.objectives import LabelObjective, Objective
+from rewardshare.rewardmodels.reuse.adapt import AdaptationBudget, Penalty, finetune_many
+from rewardshare.rewardmodels.reuse.functional import FunctionalModel
+from rewardshare.rewardmodels.reuse.multitask import TaskEmbedding
+from rewardshare.rewardmodels.reuse.registry import register_method
+
+#: Smallest label-noise variance the likelihood assumes: a model that fits its source labels exactly is still not
+#: trusted to be exact on a new task.
+MIN_NOISE_VARIANCE = 0.02
+
+
+@dataclass(frozen=True)
+class LatentPosterior:
+    """An approximation of ``p(z | D)``: the modes found by the inference, with their posterior weights.
+
+    Attributes:
+        z: ``(M, d)`` latents, best first.
+        log_weights: ``(M,)`` normalised log weights (``log_softmax`` of minus the negative log posterior).
+        neg_log_posterior: ``(M,)`` unnormalised negative log posterior of each mode.
+    """
+
+    z: Tensor
+    log_weights: Tensor
+    neg_log_posterior: Tensor
+
+    @property
+    def map(self) -> Tensor:
+        """The best latent, ``(d,)``."""
+        return self.z[0]
+
+    @property
+    def weights(self) -> Tensor:
+        """``(M,)`` probabilities of the modes."""
+        return self.log_weights.exp()
+
+
+@register_method("latent")
+class LatentTask(TaskEmbedding):
+    """``R(s, a, z)`` with a meta-learned prior ``p(z)``; a new task's ``z`` is inferred (see the module docstring).
+
+    Args:
+        observation_space: The env's observation space.
+        action_space: The env's action space.
+        embedding_dim: ``d``, the size of ``z``.
+        n_top: Source latents that explain the new task's data best, used as starts.
+        n_prior_samples: Draws of the prior used as further starts (the prior mean is always one).
+        infer_steps: Adam steps on ``z`` from every start.
+        infer_lr: Their learning rate.
+        prior_shrinkage: Fraction of the mean variance added to the covariance's diagonal.
+        **kwargs: Pre-training settings of :class:`~.multitask.TaskEmbedding` (``steps``, ``lr``, ``seed``,
+            ``hidden_sizes``, ...).
+
+    Raises:
+        ValueError: On a negative count or a non-positive step size.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        *,
+        embedding_dim: int = 8,
+        n_top: int = 8,
+        n_prior_samples: int = 8,
+        infer_steps: int = 200,
+        infer_lr: float = 0.05,
+        prior_shrinkage: float = 0.01,
+        **kwargs: Any,
+    ) -> None:
+        for name, value, low in (("n_top", n_top, 1), ("n_prior_samples", n_prior_samples, 0),
+                                 ("infer_steps", infer_steps, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name}={value!r} is not allowed: use an int >= {low}")
+        for name, value in (("infer_lr", infer_lr), ("prior_shrinkage", prior_shrinkage)):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name}={value!r} is not allowed: use a finite float > 0")
+        super().__init__(observation_space, action_space, embedding_dim=embedding_dim, **kwargs)
+        self.n_top, self.n_prior_samples = int(n_top), int(n_prior_samples)
+        self.infer_steps, self.infer_lr = int(infer_steps), float(infer_lr)
+        self.prior_shrinkage = float(prior_shrinkage)
+        self.prior_mean: Tensor | None = None
+        self.prior_precision: Tensor | None = None
+        self._prior_chol: Tensor | None = None
+        self.noise_variance: float = MIN_NOISE_VARIANCE
+
+    # -- pre-training ------------------------------------------------------------------------------------------
+    def pretrain(self, source: Objective, tasks: Sequence[Any] | None = None, *, seed: int | None = None) -> LatentTask:
+        """Learn the network and the source latents (as the task embedding does), then fit ``p(z)``."""
+        super().pretrain(source, tasks, seed=seed)
+        assert self.embeddings is not None
+        z = self.embeddings.double()
+        d = z.shape[1]
+        cov = torch.cov(z.T).reshape(d, d) if z.shape[0] > 1 else torch.eye(d, dtype=z.dtype)
+        scale = float(cov.diagonal().mean()) if float(cov.diagonal().mean()) > 0 else 1.0
+        cov = cov + self.prior_shrinkage * scale * torch.eye(d, dtype=z.dtype)
+        self.prior_mean = z.mean(dim=0).float()
+        self.prior_precision = torch.linalg.inv(cov).float()
+        self._prior_chol = torch.linalg.cholesky(cov).float()
+        # the label likelihood's variance: the model's residual on its own source labels (last 5% of pre-training)
+        tail = self.history[-max(1, len(self.history) // 20):]
+        self.noise_variance = max(float(np.mean(tail)), MIN_NOISE_VARIANCE) if tail else MIN_NOISE_VARIANCE
+        return self
+
+    def start_model(self, task: Any = None) -> RewardModel:
+        """A source task's model if ``task`` is one; else the network at the prior mean ``mu`` (zero-shot)."""
+        self._require_pretrained(self.prior_mean is not None)
+        if self._index(task) is not None:
+            return self.task_model(task)
+        assert self.model is not None and self.prior_mean is not None
+        out = self.model.clone()
+        out.set_context(self.prior_mean, learnable=False)
+        return out
+
+    # -- inference ---------------------------------------------------------------------------------------------
+    def _data_scale(self, target: Objective) -> float:
+        """``n c``: turns the objective's mean loss into a negative log-likelihood (see the module docstring)."""
+        c = 1.0 / (2.0 * self.noise_variance) if isinstance(target, LabelObjective) else 1.0
+        return len(target) * c
+
+    def _prior_nll(self, z: Tensor) -> Tensor:
+        assert self.prior_mean is not None and self.prior_precision is not None
+        diff = z - self.prior_mean
+        return 0.5 * torch.einsum("...d,de,...e->...", diff, self.prior_precision, diff)
+
+    def _starts(self, target: Objective, gen: torch.Generator) -> Tensor:
+        """``(M, d)`` starting latents for one target: best source latents, the prior mean, prior draws."""
+        assert self.model is not None and self.embeddings is not None and self._prior_chol is not None
+        batch = target.batch()
+        with torch.no_grad():
+            nll = torch.stack([target.loss(FunctionalModel(self.model, {"context": z}), batch)
+                               for z in self.embeddings])
+            score = self._data_scale(target) * nll + self._prior_nll(self.embeddings)
+        top = self.embeddings[torch.argsort(score)[: self.n_top]]
+        draws = self.prior_mean + torch.randn(self.n_prior_samples, self.embedding_dim, generator=gen) @ \
+            self._prior_chol.T
+        return torch.cat([top, self.prior_mean[None], draws])
+
+    def infer(self, targets: Sequence[Objective], seed: int = 0) -> list[LatentPosterior]:
+        """The posterior over ``z`` of each target (modes from every start, refined together; see the module
+        docstring).
+
+        Args:
+            targets: Feedback of each new task (any loss kind; one kind and size per call is fastest).
+            seed: Seeds the prior draws.
+
+        Returns:
+            One :class:`LatentPosterior` per target.
+
+        Raises:
+            RuntimeError: If the method is not pretrained.
+            ValueError: If a target is empty.
+        """
+        self._require_pretrained(self.prior_mean is not None)
+        assert self.model is not None
+        gen = torch.Generator().manual_seed(int(seed))
+        starts = [self._starts(t, gen) for t in targets]
+        per = starts[0].shape[0]
+        models, runs = [], []
+        for r, (t, zs) in enumerate(zip(targets, starts, strict=True)):
+            for z in zs:
+                m = self.model.clone()
+                m.set_context(z.clone(), learnable=True)
+                models.append(m)
+                runs.append((r, t))
+        # finetune_many minimises sum_r L_r + penalty: scaling the prior by 1 / (n c) gives each run its posterior
+        scales = torch.tensor([self._data_scale(t) for _, t in runs])
+
+        def prior_penalty(params: dict[str, Tensor]) -> Tensor:
+            return (self._prior_nll(params["context"]) / scales).sum()
+
+        fitted = finetune_many(models, [t for _, t in runs], steps=self.infer_steps, lr=self.infer_lr,
+                               params=("context",), penalty=prior_penalty, on_divergence="stop")
+        out = []
+        for r, target in enumerate(targets):
+            batch = target.batch()
+            group = fitted[r * per:(r + 1) * per]
+            with torch.no_grad():
+                z = torch.stack([m.context.detach() for m in group])  # type: ignore[union-attr]
+                nlp = torch.stack([self._data_scale(target) * target.loss(m, batch) for m in group])
+                nlp = nlp + self._prior_nll(z)
+            order = torch.argsort(nlp)
+            z, nlp = z[order], nlp[order]
+            out.append(LatentPosterior(z, torch.log_softmax(-nlp, dim=0), nlp))
+        return out
+
+    # -- adaptation --------------------------------------------------------------------------------------------
+    def start_models(self, targets: Sequence[Objective], tasks: Sequence[Any]) -> list[RewardModel]:
+        """The network at each target's MAP latent (fixed), from which a budget may release the weights."""
+        posteriors = self.infer(targets, seed=self.seed)
+        out = []
+        for post in posteriors:
+            m = self.model.clone()  # type: ignore[union-attr]
+            m.set_context(post.map, learnable=False)
+            m.metadata["latent_posterior"] = {"z": post.z.tolist(), "weights": post.weights.tolist()}
+            out.append(m)
+        return out
+
+    def penalty(self, budget: AdaptationBudget) -> Penalty | None:
+        """``prior_weight * ||theta - theta_0||^2`` towards the pre-trained weights, summed over runs."""
+        if budget.prior_weight == 0:
+            return None
+        assert self.model is not None
+        anchor = {n: p.detach() for n, p in self.model.named_parameters()}
+        weight = budget.prior_weight
+
+        def pen(params: dict[str, Tensor]) -> Tensor:
+            return weight * sum(((p - anchor[n]) ** 2).sum() for n, p in params.items() if n in anchor)
+
+        return pen
+
+    def candidate_params(self) -> list[str | tuple[str, ...]]:
+        return ["all"]
+
+    def candidate_prior_weights(self) -> list[float]:
+        return [0.0, 1e-3, 1e-2]
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "n_top": self.n_top, "n_prior_samples": self.n_prior_samples,
+                "infer_steps": self.infer_steps, "infer_lr": self.infer_lr, "prior_shrinkage": self.prior_shrinkage,
+                "noise_variance": self.noise_variance}
