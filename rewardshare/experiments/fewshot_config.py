@@ -67,7 +67,7 @@ class FewShotConfig:
     """Numbers of demonstrations (whole episodes)."""
     thresholds: tuple[float, ...] = (0.2, 0.1)
     """EPIC thresholds of feedback-to-threshold (fixed before any run)."""
-    feedback: tuple[str, ...] = ("labels",)
+    feedback: tuple[str, ...] = FEEDBACK_KINDS
     """Feedback kinds to run, from ``labels``, ``preferences``, ``demonstrations``."""
     methods: tuple[str, ...] = ("scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml",
                                 "meta_sgd", "map_prior", "latent")

@@ -279,7 +279,19 @@ class GoalPosterior:
 
     def update(self, data: Transitions | Preferences | Demonstrations) -> GoalPosterior:
         """Condition on ``data`` (in place; feedback items are independent given the goal); returns ``self``."""
-        self.log_weights = self.log_weights + self.loglik(data)
+        return self.condition(self.loglik(data))
+
+    def condition(self, loglik: np.ndarray) -> GoalPosterior:
+        """Multiply in a likelihood given as ``log p(data | g)`` per candidate (e.g. from :meth:`label_loglik`);
+        returns ``self``.
+
+        Raises:
+            ValueError: If ``loglik`` does not have one finite-or--inf value per candidate.
+        """
+        ll = np.asarray(loglik, dtype=np.float64)
+        if ll.shape != self.log_weights.shape or np.isnan(ll).any():
+            raise ValueError(f"loglik of shape {ll.shape} is not allowed: use {self.log_weights.shape[0]} values")
+        self.log_weights = self.log_weights + ll
         self.log_weights = self.log_weights - logsumexp(self.log_weights)
         return self
 

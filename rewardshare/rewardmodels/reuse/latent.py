@@ -169,9 +169,13 @@ class LatentTask(TaskEmbedding):
             nll = torch.stack([target.loss(FunctionalModel(self.model, {"context": z}), batch)
                                for z in self.embeddings])
             score = self._data_scale(target) * nll + self._prior_nll(self.embeddings)
-        top = self.embeddings[torch.argsort(score)[: self.n_top]]
-        draws = self.prior_mean + torch.randn(self.n_prior_samples, self.embedding_dim, generator=gen) @ \
-            self._prior_chol.T
+        # an objective with shared tensors (MaxEnt IRL: a soft value iteration per evaluation) cannot be vectorised
+        # over starts, so each start costs a full loop: keep the few best source latents and the prior mean only
+        slow = bool(target.shared)
+        n_top = max(1, self.n_top // 4) if slow else self.n_top
+        n_draws = 0 if slow else self.n_prior_samples
+        top = self.embeddings[torch.argsort(score)[:n_top]]
+        draws = self.prior_mean + torch.randn(n_draws, self.embedding_dim, generator=gen) @ self._prior_chol.T
         return torch.cat([top, self.prior_mean[None], draws])
 
     def infer(self, targets: Sequence[Objective], seed: int = 0) -> list[LatentPosterior]:
@@ -194,6 +198,8 @@ class LatentTask(TaskEmbedding):
         gen = torch.Generator().manual_seed(int(seed))
         starts = [self._starts(t, gen) for t in targets]
         per = starts[0].shape[0]
+        if any(z.shape[0] != per for z in starts):
+            raise ValueError("targets mix objectives of different kinds: infer each kind in its own call")
         models, runs = [], []
         for r, (t, zs) in enumerate(zip(targets, starts, strict=True)):
             for z in zs:

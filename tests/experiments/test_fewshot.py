@@ -1,0 +1,115 @@
+"""The few-shot benchmark: split hygiene, paired nested draws, resumable units, statistics and the smoke profile."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardshare.errors import InvalidArgumentError
+from rewardshare.experiments import fewshot
+from rewardshare.experiments.fewshot import Pools, family_split, planned_units, run_fewshot
+from rewardshare.experiments.fewshot_config import BAYES, FewShotConfig, get_fewshot_profile
+from rewardshare.experiments.fewshot_report import aggregate
+from rewardshare.experiments.stats import first_reaching, hierarchical_bootstrap
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_reward.py"
+
+
+def test_split_keeps_held_out_goals_out_of_training_and_selection() -> None:
+    cfg = FewShotConfig()
+    for spec in cfg.families:
+        for seed in cfg.pretrain_seeds:
+            split = family_split(cfg, spec, seed)
+            held = {t.id for t in split.held_out}
+            assert held == {t.id for t in split.family.held_out}  # every held-out goal is evaluated
+            assert not held & {t.id for t in (*split.source, *split.validation)}
+            assert not {t.id for t in split.source} & {t.id for t in split.validation}
+            assert len(split.validation) == cfg.n_validation
+    # the validation goals change with the pre-training seed, the held-out goals do not
+    a, b = family_split(cfg, "open:8", 0), family_split(cfg, "open:8", 1)
+    assert a.validation != b.validation and a.held_out == b.held_out
+
+
+def test_draws_are_nested_and_method_independent() -> None:
+    cfg = get_fewshot_profile("smoke")
+    split = family_split(cfg, cfg.families[0], 0)
+    task = split.held_out[0]
+    pools = Pools(cfg)
+    small, large = pools.prefix("labels", task, 7, 2), pools.prefix("labels", task, 7, 4)
+    np.testing.assert_array_equal(small.agent_pos, large.agent_pos[:2])
+    np.testing.assert_array_equal(small.label, large.label[:2])
+    # a fresh pool (another method's unit) draws the same items
+    np.testing.assert_array_equal(Pools(cfg).prefix("labels", task, 7, 4).label, large.label)
+    assert fewshot._runs(cfg, split, 0) == fewshot._runs(cfg, split, 0)
+
+
+def test_config_refuses_bad_values_with_the_field_named() -> None:
+    with pytest.raises(InvalidArgumentError, match="families=.*layout:size"):
+        FewShotConfig(families=("spiral:8",))
+    with pytest.raises(InvalidArgumentError, match="ks=.*increasing distinct"):
+        FewShotConfig(ks=(4, 2))
+    with pytest.raises(InvalidArgumentError, match="feedback=.*names from"):
+        FewShotConfig(feedback=("ratings",))
+    with pytest.raises(InvalidArgumentError, match="unknown few-shot config fields"):
+        get_fewshot_profile("quick", colour="red")
+    with pytest.raises(InvalidArgumentError, match="profile='huge'"):
+        get_fewshot_profile("huge")
+
+
+def test_unit_digest_ignores_other_methods_but_not_the_settings() -> None:
+    cfg = FewShotConfig()
+    more = FewShotConfig(methods=(*cfg.methods, "cavia"), workers=2)
+    assert cfg.unit_digest("latent") == more.unit_digest("latent")
+    other = FewShotConfig(ks=(0, 4))
+    assert cfg.unit_digest("latent") != other.unit_digest("latent")
+    assert cfg.unit_digest("latent") != cfg.unit_digest("scratch")
+
+
+def test_hierarchical_bootstrap_and_first_reaching() -> None:
+    est = hierarchical_bootstrap([[3.0, 3.0], [3.0]], n_boot=50)
+    assert (est.value, est.low, est.high, est.n) == (3.0, 3.0, 3.0, 3)
+    est = hierarchical_bootstrap([[1, 2], [8, 9], [math.inf, math.inf]], n_boot=400, seed=1)
+    assert est.value == 8.5 and est.low <= est.value and math.isinf(est.high)
+    assert first_reaching([0, 4, 16], [0.5, 0.19, 0.3], 0.2) == 4
+    assert math.isinf(first_reaching([0, 4], [0.5, None], 0.2))
+    with pytest.raises(ValueError, match="one value per k"):
+        first_reaching([0, 4], [0.5], 0.2)
+
+
+def test_smoke_profile_runs_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("fewshot_reward", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    try:
+        assert bench.main(["--profile", "smoke", "--out", str(tmp_path)]) == 0
+        cfg = get_fewshot_profile("smoke")
+        units = sorted((tmp_path / "units").glob("*.json"))
+        assert len(units) == len(planned_units(cfg)) == 3
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        table = summary["families"]["open-5x5/all"]["labels"]
+        assert set(table) == {"scratch", "latent", BAYES}
+        assert table[BAYES]["over_bayes"]["0.2"] in (None, 1.0)
+        assert (tmp_path / "fewshot.png").stat().st_size > 1000
+        assert "bayes_oracle" in (tmp_path / "report.md").read_text()
+        # every runs list is the same across methods (paired)
+        runs = {json.dumps(json.loads(p.read_text())["result"]["runs"]) for p in units}
+        assert len(runs) == 1
+
+        # a second run reuses every stored unit (running one would fail here)
+        def refuse(*args, **kwargs):
+            raise AssertionError("a stored unit was recomputed")
+
+        monkeypatch.setattr(fewshot, "run_method_unit", refuse)
+        monkeypatch.setattr(fewshot, "run_bayes_unit", refuse)
+        again = run_fewshot(cfg, tmp_path)
+        assert aggregate(cfg, again)["families"] == summary["families"]
+        assert bench.main(["--profile", "smoke", "--out", str(tmp_path), "--set", "ks=[4, 0]"]) == 2
+    finally:
+        sys.modules.pop(spec.name, None)
