@@ -59,10 +59,13 @@ class FewShotConfig:
     """Evaluate at most this many held-out goals per family (``None``: all of them)."""
     pretrain_seeds: tuple[int, ...] = (0, 1, 2)
     """Pre-training seeds: each pre-trains every method again (and draws the validation split again)."""
-    draws: int = 2
-    """Feedback draws per held-out goal and pre-training seed: a *run* is (goal, pre-training seed, draw)."""
+    draws: int = 1
+    """Feedback draws per held-out goal and pre-training seed: a *run* is (goal, pre-training seed, draw); the
+    runs of a goal differ in the pre-trained models and in the feedback drawn."""
     ks: tuple[int, ...] = (0, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256)
-    """Numbers of reward labels (and of preference pairs); a run's sets are nested (prefixes of one draw)."""
+    """Numbers of reward labels; a run's sets are nested (prefixes of one draw), for every feedback kind."""
+    preference_ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64, 128)
+    """Numbers of preference pairs."""
     demo_ks: tuple[int, ...] = (0, 1, 2, 4, 8)
     """Numbers of demonstrations (whole episodes)."""
     thresholds: tuple[float, ...] = (0.2, 0.1)
@@ -101,7 +104,7 @@ class FewShotConfig:
                 raise bad("families", f"'layout:size' entries with layout in {LAYOUTS} and size >= 3")
         if not 0 < self.held_out_fraction < 1:
             raise bad("held_out_fraction", "a number in (0, 1)")
-        for name in ("ks", "demo_ks"):
+        for name in ("ks", "preference_ks", "demo_ks"):
             ks = getattr(self, name)
             if not ks or any(not isinstance(k, int) or k < 0 for k in ks) or list(ks) != sorted(set(ks)):
                 raise bad(name, "increasing distinct ints >= 0")
@@ -154,7 +157,7 @@ class FewShotConfig:
 
     def ks_for(self, kind: str) -> tuple[int, ...]:
         """The feedback amounts of ``kind``."""
-        return self.demo_ks if kind == "demonstrations" else self.ks
+        return {"labels": self.ks, "preferences": self.preference_ks, "demonstrations": self.demo_ks}[kind]
 
 
 def _quick() -> FewShotConfig:
@@ -163,7 +166,7 @@ def _quick() -> FewShotConfig:
             "query_size": 16, "outer_lr": 1e-3}
     return FewShotConfig(
         families=("open:5",), pretrain_seeds=(0,), draws=1, max_held_out=3, n_validation=2,
-        ks=(0, 2, 8, 32), demo_ks=(0, 1, 2), feedback=("labels", "preferences", "demonstrations"),
+        ks=(0, 2, 8, 32), preference_ks=(0, 2, 8), demo_ks=(0, 1, 2), feedback=("labels", "preferences", "demonstrations"),
         methods=("scratch", "task_embedding", "meta_sgd", "map_prior", "latent"), hidden_sizes=(32, 32),
         settings={"scratch": {}, "task_embedding": {**pre, "embedding_dim": 4}, "meta_sgd": maml,
                   "map_prior": {"base": "meta_sgd", **maml, "prior_steps": 5, "max_prior_tasks": 4},

@@ -88,7 +88,7 @@ def _k(x: float | None) -> str:
 def table_rows(summary: dict[str, Any], family: str, kind: str) -> list[list[str]]:
     """One table's rows: method, source-fit EPIC, median EPIC at a few k, feedback to each threshold [CI], x Bayes."""
     cfg = summary["config"]
-    ks = cfg["demo_ks"] if kind == "demonstrations" else cfg["ks"]
+    ks = {"labels": cfg["ks"], "preferences": cfg["preference_ks"], "demonstrations": cfg["demo_ks"]}[kind]
     shown = [k for k in ks if k in (0, 1, 2, 4, 8, 16, 32, 64, 256)]
     rows = [["method", "source fit", *[f"k={k}" for k in shown],
              *[f"to {t} [95% CI]" for t in cfg["thresholds"]], *[f"x Bayes ({t})" for t in cfg["thresholds"]]]]
@@ -144,7 +144,7 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
     for i, family in enumerate(families):
         for j, kind in enumerate(kinds):
             ax = axes[i][j]
-            ks = cfg["demo_ks"] if kind == "demonstrations" else cfg["ks"]
+            ks = {"labels": cfg["ks"], "preferences": cfg["preference_ks"], "demonstrations": cfg["demo_ks"]}[kind]
             x = [max(k, 0.5) for k in ks]  # k = 0 drawn at 0.5 on the log axis
             for name, e in summary["families"][family].get(kind, {}).items():
                 med = [e["epic"][str(k)]["median"] for k in ks]
