@@ -25,9 +25,9 @@ def test_train_agent_tiny_run_writes_curve(tmp_path) -> None:
 
 def test_train_agent_bad_input() -> None:
     res = runner.invoke(app, ["train-agent", "--algo", "sac", *TINY])
-    assert res.exit_code == 2 and "algo='sac' is not allowed" in res.output
+    assert res.exit_code == 2 and "--algo: 'sac' is not allowed: use ppo | dqn" in res.output
     res = runner.invoke(app, ["train-agent", "--timesteps", "0"])
-    assert res.exit_code == 2 and "total_timesteps=0 is not allowed" in res.output
+    assert res.exit_code == 2 and "--timesteps: 0 is not allowed: use an int >= 1" in res.output
     res = runner.invoke(app, ["train-agent", "--reward", "no/such/dir"])
     assert res.exit_code == 2 and "saved model directory" in res.output
     res = runner.invoke(app, ["train-agent", "--env-id", "rewardshare/GridGoal-MultiGoal-v0"])

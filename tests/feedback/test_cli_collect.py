@@ -60,7 +60,7 @@ def test_collect_one_task_and_refuse_overwrite(tmp_path: Path) -> None:
         (["--kind", "labels", "--env-id", "CartPole-v1"], "'CartPole-v1' is not allowed"),
         (["--kind", "labels", "--obs-mode", "pixels"], "'pixels' is not allowed: use coords | onehot | grid"),
         (["--kind", "labels", "--coverage", "uniform=half"], "'uniform=half' is not allowed"),
-        (["--kind", "labels", "--coverage", "everywhere"], "coverage='everywhere' is not allowed"),
+        (["--kind", "labels", "--coverage", "everywhere"], "--coverage: 'everywhere' is not allowed: use uniform"),
         (["--kind", "labels", "--task-id", "nowhere"], "task_id='nowhere' is not in family"),
     ],
 )

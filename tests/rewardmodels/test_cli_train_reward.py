@@ -42,4 +42,4 @@ def test_train_reward_refuses_bad_input(tmp_path):
     no_target = runner.invoke(app, ["train-reward", "--data", str(path)])
     assert no_target.exit_code != 0 and "--out" in no_target.output
     bad_loss = runner.invoke(app, ["train-reward", "--data", str(path), "--out", str(tmp_path / "m"), "--loss", "l1"])
-    assert bad_loss.exit_code == 2 and "loss='l1' is not allowed" in bad_loss.output
+    assert bad_loss.exit_code == 2 and "--loss: 'l1' is not allowed: use auto | mse" in bad_loss.output
