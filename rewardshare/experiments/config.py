@@ -22,6 +22,11 @@ from rewardshare.errors import IncompatibleArtifactError, InvalidArgumentError
 REUSE_METHODS: tuple[str, ...] = (
     "scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml", "map_prior",
 )
+#: Names some reuse methods had in results written before the method registry; a stored config or result is read
+#: under today's name (:meth:`BenchConfig.from_dict`, :mod:`~rewardshare.experiments.report`).
+LEGACY_METHOD_NAMES: dict[str, str] = {
+    "multitask": "task_embedding", "multitask_embedding": "task_embedding", "shared_trunk_heads": "trunk_heads",
+}
 #: Oracle rewards: the env's own sparse reward and the teacher's noiseless dense reward. They need no feedback.
 ORACLE_METHODS: tuple[str, ...] = ("true", "teacher")
 METHODS: tuple[str, ...] = REUSE_METHODS + ORACLE_METHODS
@@ -311,6 +316,11 @@ class BenchConfig:
             IncompatibleArtifactError: On a different ``config_version``.
         """
         data = dict(data)
+        # a config written under legacy method names is read under today's names but keeps the hash it was written
+        # with: its results' stamps still match, and a sweep of today's config (another hash) never resumes into it
+        written = _digest(data) if any(m in LEGACY_METHOD_NAMES for m in data.get("methods", ())) else None
+        if written is not None:
+            data["methods"] = [LEGACY_METHOD_NAMES.get(m, m) for m in data["methods"]]
         version = data.pop("config_version", None)
         if version != CONFIG_VERSION:
             raise IncompatibleArtifactError(
@@ -320,12 +330,19 @@ class BenchConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise InvalidArgumentError(f"unknown config field(s) {unknown}: allowed fields are {sorted(names)}")
-        return cls(**data)
+        config = cls(**data)
+        if written is not None:
+            object.__setattr__(config, "_written_hash", written)
+        return config
 
     def config_hash(self) -> str:
-        """A 16-hex-digit SHA-256 of the canonical JSON of :meth:`to_dict`; equal configs give equal hashes."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """A 16-hex-digit SHA-256 of the canonical JSON of :meth:`to_dict`; equal configs give equal hashes (a config
+        read from results with legacy method names keeps the hash they were written with, see :meth:`from_dict`)."""
+        return getattr(self, "_written_hash", None) or _digest(self.to_dict())
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def _profiles() -> dict[str, BenchConfig]:
@@ -396,6 +413,6 @@ def field_docs() -> dict[str, str]:
 
 
 __all__ = [
-    "ALGOS", "BACKENDS", "CONFIG_VERSION", "FEEDBACK_KINDS", "METHODS", "ORACLE_METHODS", "PROFILES",
-    "REUSE_METHODS", "BenchConfig", "field_docs", "get_profile",
+    "ALGOS", "BACKENDS", "CONFIG_VERSION", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES", "METHODS", "ORACLE_METHODS",
+    "PROFILES", "REUSE_METHODS", "BenchConfig", "field_docs", "get_profile",
 ]

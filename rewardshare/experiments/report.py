@@ -20,7 +20,7 @@ import numpy as np
 
 from rewardshare._atomic import atomic_open, atomic_write_text
 from rewardshare.experiments import stats
-from rewardshare.experiments.config import ORACLE_METHODS, BenchConfig
+from rewardshare.experiments.config import LEGACY_METHOD_NAMES, ORACLE_METHODS, BenchConfig
 from rewardshare.experiments.store import ResultStore, atomic_write_json
 
 RUNS_CSV = "runs.csv"
@@ -41,7 +41,12 @@ def load_runs(root: str | os.PathLike[str]) -> tuple[BenchConfig, list[dict[str,
     """
     config = ResultStore.load_config(root)
     store = ResultStore(root, config)
-    return config, [store.read(p) for p in store.run_files()]
+    return config, [_canonical(store.read(p)) for p in store.run_files()]
+
+
+def _canonical(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its method under today's name (results written before the method registry used others)."""
+    return {**record, "method": LEGACY_METHOD_NAMES.get(record["method"], record["method"])}
 
 
 def load_epics(root: str | os.PathLike[str], config: BenchConfig) -> list[dict[str, Any]]:
@@ -49,7 +54,7 @@ def load_epics(root: str | os.PathLike[str], config: BenchConfig) -> list[dict[s
     store = ResultStore(root, config)
     out = []
     for p in sorted(Path(root).glob("targets/*/k*/*.json")):
-        d = store.read(p)
+        d = _canonical(store.read(p))
         out.append({"method": d["method"], "k": int(d["k"]), "task_id": d["task_id"], "seed": int(d["seed"]),
                     "epic": float(d["epic"]), "epic_unadapted": _float_or_nan(d.get("epic_unadapted"))})
     return out

@@ -40,8 +40,8 @@ from rewardshare.rewardmodels.reuse.latent import LatentPosterior, LatentTask
 
 __all__ = [
     "FREEZE_OPTIONS", "MAML", "NO_ADAPTATION", "AdaptationBudget", "BudgetSelection", "FunctionalModel",
-    "GaussianPrior", "GoalConditioned", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod", "MAPAdaptation", "MetaBatchSampler", "Penalty",
-    "PerTaskPretrained", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding", "Transfer", "finetune",
-    "finetune_many", "fit_gaussian_prior", "goal_descriptor", "list_methods", "make_method", "register_method",
-    "select_budget", "select_parameters", "split_by_task", "train_per_task",
+    "GaussianPrior", "GoalConditioned", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod", "MAPAdaptation",
+    "MetaBatchSampler", "Penalty", "PerTaskPretrained", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding",
+    "Transfer", "finetune", "finetune_many", "fit_gaussian_prior", "goal_descriptor", "list_methods", "make_method",
+    "register_method", "select_budget", "select_parameters", "split_by_task", "train_per_task",
 ]

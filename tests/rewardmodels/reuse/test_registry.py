@@ -28,6 +28,7 @@ FAST: dict[str, dict] = {
     "meta_sgd": {"iterations": 2, "inner_steps": 1, "meta_batch_size": 2, "support_size": 4, "query_size": 4},
     "map_prior": {"iterations": 2, "inner_steps": 1, "meta_batch_size": 2, "support_size": 4, "query_size": 4,
                   "prior_steps": 2, "max_prior_tasks": 2},
+    "latent": {"steps": 5, "embedding_dim": 2, "infer_steps": 3},
 }
 
 
