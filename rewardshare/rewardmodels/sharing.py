@@ -253,7 +253,7 @@ class ModelStore:
 
         store = ModelStore()
         store.put(model, "open8-goal-cond", tags=["goal-conditioned"])
-        for entry in store.find(env_id="rewardshare/GridGoal-v0", method="multitask"):
+        for entry in store.find(env_id="rewardshare/GridGoal-v0", method="task_embedding"):
             model = store.load(entry.name)
     """
 
