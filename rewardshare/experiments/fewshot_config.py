@@ -64,7 +64,7 @@ class FewShotConfig:
     runs of a goal differ in the pre-trained models and in the feedback drawn."""
     ks: tuple[int, ...] = (0, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256)
     """Numbers of reward labels; a run's sets are nested (prefixes of one draw), for every feedback kind."""
-    preference_ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64, 128)
+    preference_ks: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
     """Numbers of preference pairs."""
     demo_ks: tuple[int, ...] = (0, 1, 2, 4, 8)
     """Numbers of demonstrations (whole episodes)."""
@@ -166,7 +166,8 @@ def _quick() -> FewShotConfig:
             "query_size": 16, "outer_lr": 1e-3}
     return FewShotConfig(
         families=("open:5",), pretrain_seeds=(0,), draws=1, max_held_out=3, n_validation=2,
-        ks=(0, 2, 8, 32), preference_ks=(0, 2, 8), demo_ks=(0, 1, 2), feedback=("labels", "preferences", "demonstrations"),
+        ks=(0, 2, 8, 32), preference_ks=(0, 2, 8), demo_ks=(0, 1, 2),
+        feedback=("labels", "preferences", "demonstrations"),
         methods=("scratch", "task_embedding", "meta_sgd", "map_prior", "latent"), hidden_sizes=(32, 32),
         settings={"scratch": {}, "task_embedding": {**pre, "embedding_dim": 4}, "meta_sgd": maml,
                   "map_prior": {"base": "meta_sgd", **maml, "prior_steps": 5, "max_prior_tasks": 4},
