@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -13,8 +14,11 @@ from rewardshare.feedback import (
     DENSE_GOAL_BONUS,
     BudgetExhausted,
     Teacher,
+    collect_preferences,
+    collect_transitions,
     expert_actions,
 )
+from rewardshare.feedback.preference_model import preference_outcome_probs
 
 # a small layout with walls, a dead end and a sealed pocket (cell (0, 4) cannot reach anything)
 SMALL = """
@@ -303,3 +307,126 @@ def test_config_round_trips_through_json() -> None:
     assert again.config() == teacher.config()
     pos, act, nxt = random_transitions(teacher, 50)
     assert np.array_equal(again.label(pos, act, nxt), teacher.label(pos, act, nxt))  # same seed, same noise
+
+
+# -- B-Pref settings: myopia, equal, skip ---------------------------------------------------------------------------
+def random_segment_pairs(teacher: Teacher, n: int, length: int, seed: int) -> list[tuple[np.ndarray, ...]]:
+    rng = np.random.default_rng(seed)
+    free = np.array(teacher.layout.free_cells)
+    w = teacher.layout.width
+    out = []
+    for _ in range(2):
+        pos = free[rng.integers(len(free), size=(n, length))]
+        act = rng.integers(4, size=(n, length))
+        flat = teacher.next_table[pos[..., 0] * w + pos[..., 1], act]
+        out.append((pos, act, np.stack([flat // w, flat % w], axis=-1)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "digest"),
+    [({}, "27e887e4d6195a5e"), ({"beta": 0.5}, "27a8fc93952ac4ed"),
+     ({"beta": 0.5, "flip_prob": 0.1}, "48ccf0ee226512f4"), ({"flip_prob": 0.2}, "3e16a5bd204402ce")],
+)
+def test_default_bpref_settings_reproduce_the_labels_of_before(kwargs: dict, digest: str) -> None:
+    # digests of the labels the teacher gave before myopia / equal / skip existed (same seed, same queries)
+    teacher = Teacher(GoalTask("four_rooms", 9, (7, 2)), seed=7, **kwargs)
+    a, b = random_segment_pairs(teacher, 200, 4, 3)
+    labels = teacher.prefer(*a, *b).tobytes() + teacher.prefer(*a, *b).tobytes()
+    assert hashlib.sha256(labels).hexdigest()[:16] == digest
+
+
+def test_default_bpref_settings_reproduce_collected_datasets_of_before() -> None:
+    task = GoalTask("open", 6, (1, 4))
+    prefs = collect_preferences(task, 40, segment_length=4, seed=2, beta=1.0, flip_prob=0.1)
+    labels = collect_transitions(task, 40, seed=2, noise=0.3, flip_prob=0.1)
+    assert hashlib.sha256(prefs.label.tobytes()).hexdigest()[:16] == "60bab2f79d10020f"
+    assert hashlib.sha256(labels.label.tobytes()).hexdigest()[:16] == "5b884c16270b769b"
+
+
+def three_step(kind: str, n: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segments on open 5x5 with goal (4, 4): 'early' = closer, closer, farther (+1 +1 -1); 'late' = farther,
+    farther, closer (-1 -1 +1)."""
+    cells, actions = {"early": ([(2, 2), (2, 3), (3, 3)], [1, 2, 0]),
+                      "late": ([(2, 2), (2, 1), (1, 1)], [3, 0, 2])}[kind]
+    layout = GoalTask("open", 5, (4, 4)).resolve_layout()
+    nxt = [move(layout, c, a) for c, a in zip(cells, actions, strict=True)]
+    return (np.tile(np.array(cells), (n, 1, 1)), np.tile(np.array(actions), (n, 1)), np.tile(np.array(nxt), (n, 1, 1)))
+
+
+def test_myopia_weighs_later_steps_more() -> None:
+    task = GoalTask("open", 5, (4, 4))
+    plain, myopic = Teacher(task), Teacher(task, myopia=0.5)
+    early, late = three_step("early"), three_step("late")
+    assert plain.segment_return(*early)[0] == 1.0 and plain.segment_return(*late)[0] == -1.0
+    # 0.25 * r_0 + 0.5 * r_1 + 1 * r_2
+    assert myopic.perceived_return(*early)[0] == pytest.approx(-0.25)
+    assert myopic.perceived_return(*late)[0] == pytest.approx(0.25)
+    assert myopic.segment_return(*early)[0] == 1.0  # the true return does not change
+    assert plain.prefer(*early, *late)[0] == 1.0
+    assert myopic.prefer(*early, *late)[0] == 0.0  # the myopic teacher remembers the last, bad step of A
+
+
+def test_equal_threshold_makes_close_returns_a_tie_and_ties_are_never_flipped() -> None:
+    task = GoalTask("open", 5, (4, 4))
+    closer, farther = one_step_segments(Teacher(task), "closer", 500), one_step_segments(Teacher(task), "farther", 500)
+    assert np.all(Teacher(task, equal=2.0).prefer(*closer, *farther) == 1.0)  # |1 - (-1)| = 2 is not below 2
+    tie = Teacher(task, equal=2.5, flip_prob=0.3, beta=0.5, seed=1).prefer(*closer, *farther)
+    assert np.all(tie == 0.5)
+    goal = one_step_segments(Teacher(task), "goal", 500)
+    assert np.all(Teacher(task, equal=2.5).prefer(*goal, *farther) == 1.0)  # 6 - (-1) = 7 is no tie
+
+
+def test_skip_gives_no_label_but_charges_the_query_and_keeps_the_random_stream() -> None:
+    task = GoalTask("four_rooms", 9, (7, 2))
+    skipper = Teacher(task, beta=0.5, flip_prob=0.1, skip=0.0, seed=7, budget=400)
+    plain = Teacher(task, beta=0.5, flip_prob=0.1, seed=7)
+    a, b = random_segment_pairs(plain, 200, 4, 3)
+    got, before = skipper.prefer(*a, *b), plain.prefer(*a, *b)
+    low = np.maximum(plain.segment_return(*a), plain.segment_return(*b)) < 0.0
+    assert 20 < low.sum() < 180  # the test saw both cases
+    assert np.all(np.isnan(got[low]))
+    np.testing.assert_array_equal(got[~low], before[~low])  # the other pairs get exactly their labels of before
+    assert skipper.spent == 200  # a skipped query still took the person's time
+
+
+def test_preference_outcome_probabilities_match_the_teachers_frequencies() -> None:
+    task = GoalTask("open", 5, (4, 4))
+    settings = {"beta": 0.7, "flip_prob": 0.1, "myopia": 0.8, "equal": 0.5, "skip": -0.5}
+    n = 20_000
+    for a_kind, b_kind in [("closer", "farther"), ("goal", "closer"), ("farther", "farther")]:
+        teacher = Teacher(task, seed=3, **settings)
+        a, b = one_step_segments(teacher, a_kind, n), one_step_segments(teacher, b_kind, n)
+        labels = teacher.prefer(*a, *b)
+        probs = preference_outcome_probs(teacher.perceived_return(*a)[:1], teacher.perceived_return(*b)[:1],
+                                         beta=0.7, flip_prob=0.1, equal=0.5, skip=-0.5)[0]
+        freq = np.array([(labels == 0).mean(), (labels == 0.5).mean(), (labels == 1).mean(), np.isnan(labels).mean()])
+        assert np.all(np.abs(freq - probs) < 4 * np.sqrt(probs * (1 - probs) / n) + 1e-3), (a_kind, b_kind)
+    assert probs[3] == 1.0  # farther vs farther: both -1 < -0.5, skipped
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"myopia": 0.0}, r"myopia=0.0 is not allowed: use a float in \(0, 1\]"),
+        ({"myopia": 1.5}, r"myopia=1.5 is not allowed"),
+        ({"myopia": True}, r"myopia=True is not allowed"),
+        ({"equal": -0.1}, r"equal=-0.1 is not allowed: use a finite float >= 0"),
+        ({"equal": float("nan")}, r"equal=nan is not allowed"),
+        ({"skip": float("inf")}, r"skip=inf is not allowed: use a finite float or None"),
+        ({"skip": "low"}, r"skip='low' is not allowed"),
+    ],
+)
+def test_bpref_settings_reject_bad_values(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Teacher(GoalTask("open", 5, (4, 4)), **kwargs)
+
+
+def test_bpref_settings_round_trip_and_old_configs_get_the_defaults() -> None:
+    teacher = Teacher(GoalTask("open", 5, (4, 4)), beta=2.0, myopia=0.9, equal=0.25, skip=-1.0, seed=4)
+    config = json.loads(json.dumps(teacher.config(), allow_nan=False))
+    assert (config["myopia"], config["equal"], config["skip"]) == (0.9, 0.25, -1.0)
+    assert Teacher.from_config(config).config() == teacher.config()
+    old = {k: v for k, v in config.items() if k not in ("myopia", "equal", "skip")}
+    again = Teacher.from_config(old)
+    assert (again.myopia, again.equal, again.skip) == (1.0, 0.0, None)
