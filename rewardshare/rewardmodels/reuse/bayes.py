@@ -11,8 +11,12 @@ with one likelihood per feedback kind, each the teacher's own noise model (see :
 - **labels** ``y`` of ``(s, a)``: with ``r = R_g(s, a)`` and ``r~`` its flipped value,
   ``p(y | g) = (1 - f) N(y; r, sigma^2) + f N(y; r~, sigma^2)`` (``sigma`` the label noise; a noiseless teacher is
   given a tiny ``sigma`` so the likelihood is an equality test);
-- **preferences** between segments A and B: ``Delta = R_g(A) - R_g(B)``; a tie when ``Delta = 0``, else Bradley-Terry
-  ``P(A) = sigmoid(beta Delta)`` (a step function for ``beta = inf``), flipped with probability ``f``;
+- **preferences** between segments A and B: the teacher's B-Pref model
+  (:func:`~rewardshare.feedback.preference_model.preference_outcome_probs`) on the perceived returns under ``g``
+  (myopic with the teacher's ``myopia``): skipped if both are below ``skip``, a tie if they differ by less than
+  ``equal`` (or not at all), else Bradley-Terry ``P(A) = sigmoid(beta Delta)`` (a step function for ``beta = inf``),
+  flipped with probability ``f``. A pair in a dataset was not skipped, which is itself evidence (a goal under which
+  it would have been skipped is ruled out); a label NaN is a skipped query, also evidence;
 - **demonstrations**: each step's action under the teacher's expert (uniform over shortest-path actions, or
   Boltzmann ``P(a | s) ∝ exp(-(1 + d_g(T(s, a))) / temperature)``, the softmax of the optimal Q-values of a
   -1-per-step reward), mixed with a uniform action with probability ``epsilon``.
@@ -40,6 +44,7 @@ from rewardshare.envs.layouts import Cell, Layout
 from rewardshare.envs.planner import N_ACTIONS
 from rewardshare.envs.tasks import GoalTask
 from rewardshare.feedback import Demonstrations, Preferences, Teacher, Transitions
+from rewardshare.feedback.preference_model import myopic_return, outcome_index, preference_outcome_probs
 
 #: Standard deviation given to a noiseless teacher's labels: labels are float32, the reward values small integers,
 #: so a mismatch of 1 costs ~5e5 nats and a match nothing.
@@ -57,6 +62,9 @@ class TeacherModel:
         noise: Label noise standard deviation.
         flip_prob: Probability of a flipped label or comparison.
         beta: Bradley-Terry rationality (``inf``: always prefers the better segment).
+        myopia: B-Pref's myopia ``gamma``: step ``t`` of a segment weighs ``gamma**(L-1-t)``.
+        equal: Perceived returns closer than this are a tie.
+        skip: Comparisons whose perceived returns are both below this are skipped (None: never).
         goal_reward: Sparse goal reward.
         step_cost: Sparse step cost.
         absorbing_goal: The env's goal absorbs (``done`` is then never set and carries no information).
@@ -69,11 +77,19 @@ class TeacherModel:
     goal_reward: float = 1.0
     step_cost: float = 0.0
     absorbing_goal: bool = False
+    myopia: float = 1.0
+    equal: float = 0.0
+    skip: float | None = None
 
     def teacher_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`Teacher` for this model."""
         return {"reward": self.reward, "noise": self.noise, "flip_prob": self.flip_prob, "beta": self.beta,
-                "goal_reward": self.goal_reward, "step_cost": self.step_cost}
+                "goal_reward": self.goal_reward, "step_cost": self.step_cost, "myopia": self.myopia,
+                "equal": self.equal, "skip": self.skip}
+
+    def preference_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~rewardshare.feedback.preference_model.preference_outcome_probs`."""
+        return {"beta": self.beta, "flip_prob": self.flip_prob, "equal": self.equal, "skip": self.skip}
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> TeacherModel:
@@ -95,6 +111,9 @@ class TeacherModel:
             goal_reward=float(t.get("goal_reward", 1.0)),
             step_cost=float(t.get("step_cost", 0.0)),
             absorbing_goal=bool(metadata.get("env_kwargs", {}).get("absorbing_goal", False)),
+            myopia=float(t.get("myopia", 1.0)),
+            equal=float(t.get("equal", 0.0)),
+            skip=None if t.get("skip") is None else float(t["skip"]),
         )
 
 
@@ -201,26 +220,38 @@ class GoalPosterior:
             out = out + self._done_loglik(s, a, done)
         return out
 
-    def preference_loglik(self, pos_a: Any, action_a: Any, pos_b: Any, action_b: Any, label: Any) -> np.ndarray:
-        """``log p(preferences | g)``: Bradley-Terry on the segments' returns under each goal, with flips.
+    def preference_outcomes(self, pos_a: Any, action_a: Any, pos_b: Any, action_b: Any) -> np.ndarray:
+        """The probability of each comparison outcome under each goal: the teacher's preference model on the
+        perceived (myopic) returns of the segments.
 
         Args:
-            pos_a, pos_b: int ``(N, L, 2)``; action_a, action_b: int ``(N, L)``; label: ``(N,)`` in {0, 0.5, 1}.
+            pos_a, pos_b: int ``(N, L, 2)``; action_a, action_b: int ``(N, L)``.
+
+        Returns:
+            float64 ``(G, N, 4)`` over :data:`~rewardshare.feedback.preference_model.PREFERENCE_OUTCOMES` (B, tie, A,
+            skipped).
+        """
+        sa, aa = self._flat(pos_a), np.asarray(action_a, dtype=np.int64)
+        sb, ab = self._flat(pos_b), np.asarray(action_b, dtype=np.int64)
+        gamma = self.teacher.myopia
+        ra = myopic_return(self.rewards[:, sa, aa], gamma)  # (G, N)
+        rb = myopic_return(self.rewards[:, sb, ab], gamma)
+        return preference_outcome_probs(ra, rb, **self.teacher.preference_kwargs())
+
+    def preference_loglik(self, pos_a: Any, action_a: Any, pos_b: Any, action_b: Any, label: Any) -> np.ndarray:
+        """``log p(preferences | g)`` (see the module docstring): each label's outcome probability under each goal.
+
+        Args:
+            pos_a, pos_b: int ``(N, L, 2)``; action_a, action_b: int ``(N, L)``; label: ``(N,)`` in {0, 0.5, 1} or
+                NaN for a query the teacher skipped.
 
         Returns:
             float64 ``(G,)``.
         """
-        sa, aa = self._flat(pos_a), np.asarray(action_a, dtype=np.int64)
-        sb, ab = self._flat(pos_b), np.asarray(action_b, dtype=np.int64)
-        diff = self.rewards[:, sa, aa].sum(axis=-1) - self.rewards[:, sb, ab].sum(axis=-1)  # (G, N)
-        y = np.asarray(label, dtype=np.float64).reshape(-1)
-        tie = np.isclose(diff, 0.0)
-        beta = self.teacher.beta
-        p_a = np.where(diff > 0, 1.0, 0.0) if math.isinf(beta) else 0.5 * (1.0 + np.tanh(0.5 * beta * diff))
-        f = self.teacher.flip_prob
-        p_a = p_a * (1 - f) + (1 - p_a) * f
-        p = np.where(y[None, :] == 1.0, p_a, np.where(y[None, :] == 0.0, 1.0 - p_a, 0.0))
-        p = np.where(tie, (y[None, :] == 0.5).astype(np.float64), p)
+        probs = self.preference_outcomes(pos_a, action_a, pos_b, action_b)
+        idx = outcome_index(np.asarray(label, dtype=np.float64).reshape(-1))
+        p = np.take_along_axis(probs, np.maximum(idx, 0)[None, :, None], axis=2)[..., 0]
+        p = np.where(idx[None, :] >= 0, p, 0.0)  # a label that is no outcome of the model (e.g. 0.3) is impossible
         with np.errstate(divide="ignore"):
             return np.maximum(np.log(p), LOG_FLOOR).sum(axis=1)
 
