@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib.util
 import platform
 import random
@@ -29,6 +28,7 @@ from rewardshare.envs import GoalTask
 from rewardshare.wrappers import (
     LearnedRewardVecEnvWrapper,
     ModelReward,
+    PosteriorReward,
     RewardOptions,
     RewardSource,
     TrueReward,
@@ -70,7 +70,7 @@ def _env_factory(task_or_env: EnvSpec, env_kwargs: dict[str, Any]) -> tuple[Call
 
 
 def _resolve_source(
-    reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str, Any], spread_bonus: float
+    reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str, Any], options: RewardOptions
 ) -> RewardSource:
     if isinstance(reward, str) and reward == "teacher":
         if not isinstance(task_or_env, GoalTask):
@@ -84,7 +84,7 @@ def _resolve_source(
         return as_reward_source("teacher", teacher=Teacher(task_or_env, **kw))
     if teacher_kwargs:
         raise ValueError("teacher_kwargs are only used with reward='teacher'")
-    return as_reward_source(reward, spread_bonus=spread_bonus)
+    return as_reward_source(reward, **options.source_kwargs())
 
 
 def _versions() -> dict[str, str]:
@@ -161,7 +161,8 @@ def train_agent(
             ones matching the model's observation space.
         agent_kwargs: Hyperparameter overrides (see :class:`PPOConfig` / :class:`DQNConfig`).
         reward_options: The reward wrapper's :class:`~rewardshare.wrappers.RewardOptions` (normalise, scale, clip,
-            add the env reward, ensemble spread bonus, table fast path); default ``RewardOptions()``.
+            add the env reward, ensemble spread bonus, posterior-mean or pessimistic reward, table fast path); default
+            ``RewardOptions()``.
         teacher_kwargs: Extra :class:`~rewardshare.feedback.Teacher` arguments for ``reward="teacher"``.
         eval_seed: Seed of eval episode 0 (episode ``k`` uses ``eval_seed + k``); default ``seed + 1_000_000``.
         policy_obs: What the policy observes: ``"env"`` (the env's observations), ``"onehot"`` (GridGoal envs: a
@@ -206,9 +207,11 @@ def train_agent(
         raise TypeError(f"reward_options={reward_options!r} is not allowed: use RewardOptions(...) or None")
     env_kwargs = dict(env_kwargs or {})
     source = _resolve_source(
-        reward, task_or_env, dict(teacher_kwargs or {}), reward_options.spread_bonus
+        reward, task_or_env, dict(teacher_kwargs or {}), reward_options
     )
-    if isinstance(task_or_env, GoalTask) and isinstance(source, ModelReward):
+    if isinstance(task_or_env, GoalTask) and isinstance(source, (ModelReward, PosteriorReward)) and (
+        source.observation_space is not None
+    ):
         if "obs_mode" not in env_kwargs and "observe_goal" not in env_kwargs:
             env_kwargs.update(task_or_env.env_kwargs_for_space(source.observation_space) or {})
     make_env, env_desc = _env_factory(task_or_env, env_kwargs)
@@ -236,8 +239,8 @@ def train_agent(
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
         set_random_seed(seed)
-        # the source already carries the spread bonus
-        venv = build_training_env(make_env, source, n_envs, seed, dataclasses.replace(reward_options, spread_bonus=0.0))
+        # the source already carries the spread bonus / posterior options
+        venv = build_training_env(make_env, source, n_envs, seed, reward_options.without_source_options())
         if obs_map is not None:
             venv = PolicyObsVecEnvWrapper(venv, obs_map)
         evaluator = TrueRewardEvaluator(

@@ -8,7 +8,8 @@ import gymnasium as gym
 import numpy as np
 
 from rewardshare.wrappers.options import RewardOptions, check_reward_options
-from rewardshare.wrappers.sources import RewardSource, as_reward_source
+from rewardshare.wrappers.resolve import as_reward_source
+from rewardshare.wrappers.sources import RewardSource
 from rewardshare.wrappers.table import RewardTable, build_table
 from rewardshare.wrappers.transform import RewardTransform
 
@@ -38,11 +39,12 @@ def build_reward(
         ``(source, transform, table)``; ``table`` is ``None`` when none is built.
 
     Raises:
-        ValueError: If the model was built for other spaces, or on ``use_table=True`` without a ``table_env``.
+        ValueError: If the model was built for other spaces, on ``use_table=True`` without a ``table_env``, or an
+            uncertainty option for a reward without a posterior.
         TypeError: If ``options`` is not a :class:`RewardOptions`.
     """
     options = check_reward_options(options)
-    source = as_reward_source(reward_model, spread_bonus=options.spread_bonus)
+    source = as_reward_source(reward_model, **options.source_kwargs())
     transform = options.transform()
     source.check_fits(observation_space, action_space)
     if table_env is not None:
@@ -70,15 +72,16 @@ class LearnedRewardWrapper(gym.Wrapper):
 
     Args:
         env: The env.
-        reward_model: A RewardModel, a list of RewardModels (ensemble mean), ``"true"``, a Teacher (its noiseless
-            ``true_reward`` on ``info["agent_pos"]``) or a :class:`RewardSource`.
-        options: Post-processing (normalise, scale, clip, add the env reward), the ensemble's spread bonus and the
-            table fast path: a :class:`RewardOptions` (default ``RewardOptions()``: the raw reward, tabulated when the
-            env is finite).
+        reward_model: A RewardModel, a list of RewardModels (ensemble mean), a GoalPosterior (posterior mean),
+            ``"true"``, a Teacher (its noiseless ``true_reward`` on ``info["agent_pos"]``) or a :class:`RewardSource`
+            (e.g. a :class:`~rewardshare.wrappers.PosteriorReward`).
+        options: Post-processing (normalise, scale, clip, add the env reward), the ensemble's spread bonus, the
+            posterior-mean / pessimistic reward (``uncertainty``, ``beta``) and the table fast path: a
+            :class:`RewardOptions` (default ``RewardOptions()``: the raw reward, tabulated when the env is finite).
 
     Raises:
-        ValueError: If the model was built for other spaces (both pairs of spaces are named), or ``use_table=True``
-            on an env that cannot be tabulated.
+        ValueError: If the model was built for other spaces (both pairs of spaces are named), ``use_table=True``
+            on an env that cannot be tabulated, or ``uncertainty`` for a reward without a posterior.
         TypeError: If ``reward_model`` is none of the accepted kinds, or ``options`` is not a :class:`RewardOptions`.
     """
 

@@ -5,16 +5,20 @@ One frozen, validated object instead of seven keyword arguments repeated by ever
     options = RewardOptions(normalize=True, clip=5.0)
     env = LearnedRewardWrapper(env, model, options)
     curve = train_agent("ppo", task, model, reward_options=options)
+
+    # a posterior's pessimistic reward (mean - 1.5 std over the latent modes of a latent-task model)
+    env = LearnedRewardWrapper(env, latent_model, RewardOptions(uncertainty="pessimistic", beta=1.5))
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from rewardshare.wrappers.posterior import check_uncertainty
 from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable
 from rewardshare.wrappers.transform import RewardTransform
 
@@ -31,7 +35,9 @@ class RewardOptions:
 
     Raises:
         ValueError: On a non-bool flag, a non-finite ``scale`` or ``spread_bonus``, a ``clip`` that is not > 0, an
-            unknown ``use_table`` or a negative ``max_table_rows``; the message names the field.
+            unknown ``use_table`` or ``uncertainty``, a ``beta`` that is negative or set without
+            ``uncertainty="pessimistic"``, ``spread_bonus`` together with ``uncertainty``, or a negative
+            ``max_table_rows``; the message names the field.
     """
 
     normalize: bool = False
@@ -44,6 +50,13 @@ class RewardOptions:
     """Return ``learned + env reward`` instead of the learned reward alone (shaping on top of the task reward)."""
     spread_bonus: float = 0.0
     """Ensembles only: reward = member mean + ``spread_bonus`` * member std (an optimism bonus)."""
+    uncertainty: str | None = None
+    """``None``: the reward as given (a latent-task model at its MAP latent, an ensemble's mean). ``"mean"``: the
+    posterior-mean reward; ``"pessimistic"``: posterior mean - ``beta`` * posterior std. Both need a posterior: a
+    list of models, a model with ``metadata["latent_posterior"]``, a GoalPosterior or a
+    :class:`~rewardshare.wrappers.PosteriorReward` (see :mod:`rewardshare.wrappers.posterior`)."""
+    beta: float | None = None
+    """Pessimism of ``uncertainty="pessimistic"`` (finite, ``>= 0``; ``None`` means 1.0); refused otherwise."""
     use_table: bool | str | RewardTable = "auto"
     """``"auto"`` (tabulate when the env is finite), ``True`` (tabulate or raise), ``False`` (always forward), or the
     :class:`~rewardshare.wrappers.RewardTable` of another wrapper with the same source and env states (shared)."""
@@ -63,6 +76,9 @@ class RewardOptions:
         if isinstance(bonus, bool) or not isinstance(bonus, (int, float)) or not math.isfinite(bonus):
             raise ValueError(f"spread_bonus={bonus!r} is not allowed: use a finite float")
         object.__setattr__(self, "spread_bonus", float(bonus))
+        check_uncertainty(self.uncertainty, self.beta, self.spread_bonus)
+        if self.beta is not None:
+            object.__setattr__(self, "beta", float(self.beta))
         if not isinstance(self.use_table, RewardTable) and not any(
             self.use_table is c or (isinstance(c, str) and self.use_table == c) for c in USE_TABLE_CHOICES
         ):
@@ -81,8 +97,17 @@ class RewardOptions:
         """JSON-ready fields (a shared table is written as ``"<RewardTable>"``)."""
         use_table = "<RewardTable>" if isinstance(self.use_table, RewardTable) else self.use_table
         return {"normalize": self.normalize, "scale": self.scale, "clip": self.clip,
-                "add_env_reward": self.add_env_reward, "spread_bonus": self.spread_bonus, "use_table": use_table,
+                "add_env_reward": self.add_env_reward, "spread_bonus": self.spread_bonus,
+                "uncertainty": self.uncertainty, "beta": self.beta, "use_table": use_table,
                 "max_table_rows": self.max_table_rows}
+
+    def source_kwargs(self) -> dict[str, Any]:
+        """The options that choose the reward source (for :func:`~rewardshare.wrappers.as_reward_source`)."""
+        return {"spread_bonus": self.spread_bonus, "uncertainty": self.uncertainty, "beta": self.beta}
+
+    def without_source_options(self) -> RewardOptions:
+        """These options minus :meth:`source_kwargs`: for a wrapper given a source that already applied them."""
+        return replace(self, spread_bonus=0.0, uncertainty=None, beta=None)
 
 
 def check_reward_options(options: Any) -> RewardOptions:

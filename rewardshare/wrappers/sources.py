@@ -9,8 +9,8 @@ A :class:`RewardSource` turns a batch of transitions into rewards. Three kinds e
   (``info["agent_pos"]`` before and after the step) with :meth:`Teacher.true_reward` — the oracle a learned reward
   tries to match.
 
-:func:`as_reward_source` accepts any of a model, a list of models, ``"true"``, a teacher or a source, so the agent code
-has one path for all of them.
+:func:`~rewardshare.wrappers.as_reward_source` (in :mod:`~rewardshare.wrappers.resolve`) accepts any of a model, a
+list of models, a posterior, ``"true"``, a teacher or a source, so the agent code has one path for all of them.
 """
 
 from __future__ import annotations
@@ -267,43 +267,3 @@ class ModelReward(RewardSource):
             except Exception:  # provenance is best effort; never fail a run over it
                 cfgs.append(type(m).__name__)
         return {"kind": self.name, "n_members": len(self.models), "spread_bonus": self.spread_bonus, "models": cfgs}
-
-
-def as_reward_source(reward: Any, *, teacher: Teacher | None = None, spread_bonus: float = 0.0) -> RewardSource:
-    """Turn any accepted reward description into a :class:`RewardSource`.
-
-    Args:
-        reward: A :class:`RewardSource`; a RewardModel or a list of them (ensemble); ``"true"``; ``"teacher"``
-            (needs ``teacher``); or a Teacher.
-        teacher: The teacher used for ``reward="teacher"``.
-        spread_bonus: Passed to :class:`ModelReward` for ensembles.
-
-    Returns:
-        The source.
-
-    Raises:
-        ValueError: On an unknown name, or ``"teacher"`` without a teacher.
-        TypeError: On an object that is none of the above.
-    """
-    if isinstance(reward, RewardSource):
-        if spread_bonus:
-            raise ValueError("spread_bonus is only allowed with a list of RewardModels, not with a RewardSource")
-        return reward
-    if isinstance(reward, str):
-        if reward == "true":
-            return TrueReward()
-        if reward == "teacher":
-            if teacher is None:
-                raise ValueError(
-                    "reward='teacher' needs a teacher: pass teacher=Teacher(task) (or a GoalTask to train_agent)"
-                )
-            return TeacherReward(teacher)
-        raise ValueError(f"reward={reward!r} is not allowed: use a RewardModel, a list of them, one of {REWARD_NAMES}")
-    if is_reward_model(reward) or (isinstance(reward, (list, tuple)) and reward):
-        return ModelReward(reward, spread_bonus=spread_bonus)
-    if is_teacher(reward):
-        return TeacherReward(reward)
-    raise TypeError(
-        f"reward={type(reward).__name__} is not allowed: use a RewardModel, a list of RewardModels, a Teacher, "
-        f"a RewardSource or one of {REWARD_NAMES}"
-    )
