@@ -14,16 +14,9 @@
 """
 
 from rewardshare.wrappers.learned_reward import EPISODE_INFO_KEYS, LearnedRewardWrapper
+from rewardshare.wrappers.members import CellTableMembers, LatentMembers, PosteriorMembers, SourceMembers
 from rewardshare.wrappers.options import RewardOptions
-from rewardshare.wrappers.posterior import (
-    DEFAULT_BETA,
-    UNCERTAINTY_CHOICES,
-    CellTableMembers,
-    LatentMembers,
-    PosteriorMembers,
-    PosteriorReward,
-    SourceMembers,
-)
+from rewardshare.wrappers.posterior import DEFAULT_BETA, UNCERTAINTY_CHOICES, PosteriorReward
 from rewardshare.wrappers.resolve import as_reward_source
 from rewardshare.wrappers.sources import REWARD_NAMES, ModelReward, RewardSource, TeacherReward, TrueReward
 from rewardshare.wrappers.table import MAX_TABLE_ROWS, FiniteStates, RewardTable, build_table, enumerate_states
