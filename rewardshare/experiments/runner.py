@@ -19,13 +19,11 @@ atomically; a unit whose file exists (for this config) is skipped. A unit that f
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rewardshare.errors import InvalidArgumentError
+from rewardshare.experiments.backends import make_backend
 from rewardshare.experiments.config import BACKENDS, BenchConfig
 from rewardshare.experiments.store import ResultStore, atomic_write_json, slug
 
@@ -180,122 +179,6 @@ def plan(config: BenchConfig, root: str | os.PathLike[str]) -> list[Unit]:
     return units
 
 
-# -- backends -----------------------------------------------------------------------------------------------------
-def _resolve(executor: str | Callable[..., Any]) -> Callable[..., Any]:
-    if callable(executor):
-        return executor
-    module, _, name = executor.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def _call_unit(executor: str | Callable[..., Any], root: str, config: dict[str, Any], unit: dict[str, Any]) -> float:
-    """Worker entry point: run one unit, return its wall time. Limits torch to one thread per worker process."""
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    t0 = time.perf_counter()
-    _resolve(executor)(root, config, unit)
-    return time.perf_counter() - t0
-
-
-class _InlineBackend:
-    """Runs each unit in this process when it is submitted (workers=1: easy to debug, no process start cost)."""
-
-    def __init__(self) -> None:
-        self._n = 0
-
-    def submit(self, *args: Any) -> Future:
-        fut: Future = Future()
-        try:
-            fut.set_result(_call_unit(*args))
-        except Exception as e:  # the sweep records it like a worker failure
-            e.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
-            fut.set_exception(e)
-        return fut
-
-    def wait(self, pending: set) -> set:
-        return set(pending)
-
-    @staticmethod
-    def result(handle: Future) -> float:
-        return handle.result()
-
-    def shutdown(self) -> None:
-        pass
-
-
-class _ProcessBackend:
-    """A :class:`~concurrent.futures.ProcessPoolExecutor` with spawned workers (fork after torch can deadlock)."""
-
-    def __init__(self, workers: int) -> None:
-        import multiprocessing as mp
-
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-
-    def submit(self, *args: Any) -> Future:
-        return self.pool.submit(_call_unit, *args)
-
-    def wait(self, pending: set) -> set:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        return done
-
-    @staticmethod
-    def result(handle: Future) -> float:
-        return handle.result()
-
-    def shutdown(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _RayBackend:
-    """Ray tasks, one CPU each. Connects to ``RAY_ADDRESS`` if set (a cluster), else starts a local instance."""
-
-    def __init__(self, workers: int | None) -> None:
-        try:
-            import ray
-        except ImportError as e:
-            raise ImportError(
-                "backend='ray' needs Ray, an optional extra: pip install 'rewardshare[ray]' (or pip install ray)"
-            ) from e
-        self.ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if not os.environ.get("RAY_ADDRESS"):
-                # a local instance: its workers import what this process can import, as spawned processes do
-                kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
-                if workers is not None:
-                    kwargs["num_cpus"] = workers
-            ray.init(**kwargs)
-            self._started = True
-        self._remote = ray.remote(num_cpus=1)(_call_unit)
-
-    def submit(self, *args: Any) -> Any:
-        return self._remote.remote(*args)
-
-    def wait(self, pending: set) -> set:
-        done, _ = self.ray.wait(list(pending), num_returns=1)
-        return set(done)
-
-    def result(self, handle: Any) -> float:
-        return self.ray.get(handle)
-
-    def shutdown(self) -> None:
-        if self._started:
-            self.ray.shutdown()
-
-
-def _make_backend(backend: str, workers: int) -> Any:
-    if backend not in BACKENDS:
-        raise InvalidArgumentError(f"backend={backend!r} is not allowed: use one of {BACKENDS}")
-    if backend == "ray":
-        return _RayBackend(workers)
-    return _InlineBackend() if workers == 1 else _ProcessBackend(workers)
-
-
 class _Progress:
     """Progress of a sweep on stderr: a tqdm bar on a terminal; when stderr is a file or a pipe (a log, CI), where a
     bar's carriage returns never show, one plain line per 5% of the units (and for the last one) instead."""
@@ -380,7 +263,7 @@ def run_units(
         return result
 
     bar = _Progress(todo) if progress else None
-    be = _make_backend(backend, workers)
+    be = make_backend(backend, workers)
     config_dict = store.config.to_dict()
     failed: set[str] = set()
     in_flight: dict[Any, Unit] = {}

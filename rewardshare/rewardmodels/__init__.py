@@ -5,7 +5,8 @@
 - :class:`RewardModel` (``model.py``) with featurizers from gymnasium spaces (``featurizers.py``).
 - :func:`fit` (``training.py``) over the losses of ``losses.py`` (``"mse"``, ``"bradley_terry"``, ``"trex"``) and
   MaxEnt IRL on grids (``irl.py``).
-- :func:`load_model`, :class:`ModelStore` (``sharing.py``): safetensors + JSON files and a local store.
+- :func:`load_model` (``sharing.py``, file format in ``serialization.py``, model cards in ``card.py``) and
+  :class:`ModelStore` (``model_store.py``): checked safetensors + JSON directories and a local store of them.
 - :func:`evaluate`, :func:`epic_distance`, :func:`preference_accuracy`, :func:`plot_reward_heatmap`
   (``evaluation.py``): judging a reward model against the teacher without RL.
 - :func:`make_method`, :func:`list_methods`, :func:`register_method` and the reuse methods (``reuse/``): reusing
@@ -21,8 +22,9 @@ from rewardshare.rewardmodels.evaluation import (
 )
 from rewardshare.rewardmodels.featurizers import make_featurizer, space_from_dict, space_to_dict, spaces_equal
 from rewardshare.rewardmodels.model import RewardModel
+from rewardshare.rewardmodels.model_store import ModelStore
 from rewardshare.rewardmodels.objectives import LOSS_KINDS, Objective, make_loss
-from rewardshare.rewardmodels.sharing import ModelFormatError, ModelStore, load_model, provenance, save_model
+from rewardshare.rewardmodels.sharing import ModelFormatError, load_model, provenance, save_model
 from rewardshare.rewardmodels.training import FitResult, fit
 
 __all__ = [

@@ -17,14 +17,8 @@ import rewardshare
 from rewardshare.artifacts import seal, sha256_hex
 from rewardshare.errors import CorruptArtifactError, IncompatibleArtifactError, InvalidArgumentError
 from rewardshare.rewardmodels import ModelStore, RewardModel, load_model
-from rewardshare.rewardmodels.sharing import (
-    STORE_ENV_VAR,
-    ModelFormatError,
-    default_store_root,
-    export_model,
-    provenance,
-    verify_model,
-)
+from rewardshare.rewardmodels.model_store import STORE_ENV_VAR, default_store_root
+from rewardshare.rewardmodels.sharing import ModelFormatError, export_model, provenance, verify_model
 
 
 def _inputs(env: gym.Env, n: int = 16):
