@@ -45,3 +45,20 @@ __all__ = [
     "Transfer", "finetune", "finetune_many", "fit_gaussian_prior", "goal_descriptor", "list_methods", "make_method",
     "register_method", "select_budget", "select_parameters", "split_by_task", "train_per_task",
 ]
+
+# -- query selection (choosing the next query from a feedback pool) -----------------------------------------------
+from rewardshare.rewardmodels.reuse.queries import (  # noqa: E402
+    STRATEGIES,
+    GoalBelief,
+    LabelPool,
+    LatentBelief,
+    PreferencePool,
+    QueryStrategy,
+    active_feedback,
+    make_strategy,
+)
+
+__all__ += [
+    "STRATEGIES", "GoalBelief", "LabelPool", "LatentBelief", "PreferencePool", "QueryStrategy", "active_feedback",
+    "make_strategy",
+]

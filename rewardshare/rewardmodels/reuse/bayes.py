@@ -193,6 +193,26 @@ class GoalPosterior:
         agree = enters == np.asarray(done, dtype=bool)[None, :]
         return np.where(agree, 0.0, LOG_FLOOR).sum(axis=1)
 
+    def label_outcomes(self, pos: Any, action: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the teacher may answer to label queries ``(s, a)`` under each goal (the model of
+        :meth:`label_loglik`, for scoring queries before they are asked).
+
+        Args:
+            pos: int ``(N, 2)`` cells; action: int ``(N,)``.
+
+        Returns:
+            ``(values, probs, done)``: float64 ``(G, N, 2)`` the true and the flipped judgement, float64 ``(G, N, 2)``
+            their probabilities ``(1 - f, f)`` (before the Gaussian noise), and bool ``(G, N)`` whether the
+            transition ends the episode (entering the goal; never in an absorbing env).
+        """
+        s, a = self._flat(pos).reshape(-1), np.asarray(action, dtype=np.int64).reshape(-1)
+        r = self.rewards[:, s, a]
+        values = np.stack([r, self._flipped(r, s, a)], axis=2)
+        f = self.teacher.flip_prob
+        probs = np.broadcast_to(np.array([1.0 - f, f]), values.shape).copy()
+        enters = (self.next_cell[s, a][None, :] == self.goal_flat[:, None]) & (s[None, :] != self.goal_flat[:, None])
+        return values, probs, enters & (not self.teacher.absorbing_goal)
+
     def label_loglik(self, pos: Any, action: Any, label: Any, done: Any | None = None) -> np.ndarray:
         """``log p(labels | g)`` for every candidate goal.
 
