@@ -7,19 +7,27 @@ per-repeat ratios):
    - ``true``: the env's reward, no wrapper;
    - ``batched``: :class:`LearnedRewardVecEnvWrapper`, one forward of the reward model for all 8 sub-envs per step;
    - ``batched_table``: the same with the table fast path (a lookup, no forward);
-   - ``per_env``: a :class:`LearnedRewardWrapper` (forward path) inside every sub-env, one forward per sub-env step.
+   - ``per_env``: a :class:`LearnedRewardWrapper` (forward path) inside every sub-env, one forward per sub-env step;
+   - ``mean_table`` / ``pessimistic_table``: the posterior-mean / pessimistic (``mean - 1.0 std``) reward of a
+     latent-task model's posterior (17 modes, the latent method's default number of starts) on the table path;
+   - ``mean_forward`` / ``pessimistic_forward``: the same on the batched forward path (all 17 modes x 8 sub-envs in
+     one forward).
 2. Single-env steps/s (random actions) of the bare env and through :class:`LearnedRewardWrapper` with and without
-   the table fast path.
+   the table fast path (plain model, and the pessimistic posterior on the table path).
 3. Sub-env steps/s of the native :class:`GridGoalVectorEnv` (N=1024) bare, and through
-   :class:`LearnedRewardVectorWrapper` with the table and with a batched forward.
+   :class:`LearnedRewardVectorWrapper` with the table and with a batched forward (plain and pessimistic posterior).
 
-For the batched variants the script also clocks, inside the same PPO runs, the share of training wall time spent in
-the reward wrapper itself (time above it minus time below it in the vec env stack): a low-noise cross-check of the
-throughput ratio, which a shared machine makes noisy.
+For the wrapper variants the script also clocks, inside the same PPO runs, the share of training wall time spent in
+the reward wrapper itself (time above it minus time below it in the vec env stack) and, of that, inside the reward
+source (the model's forward and the posterior's mean / std; the rest is the wrapper's bookkeeping): a low-noise
+cross-check of the throughput ratio, which a shared machine makes noisy. A descheduled process (a busy machine)
+inflates single steps by whole scheduler slices, so the median per-step wrapper time (microseconds) is reported too.
 
-Targets (issue 5): batched overhead <= 5% of PPO throughput (stretch 1%); single-env with the table >= 100k steps/s.
+Targets (issues 5 and 12): batched overhead <= 5% of PPO throughput (stretch 1%); posterior rewards on the table
+path within 5% like the plain table path; the batched forward path (plain and posterior) <= 10% of PPO wall time;
+single-env with the table >= 100k steps/s.
 
-Run: ``python benchmarks/wrapper_overhead.py`` (about 3 minutes on 2 cores); ``--quick`` for a smoke run.
+Run: ``python benchmarks/wrapper_overhead.py`` (about 5 minutes on 2 cores); ``--quick`` for a smoke run.
 """
 
 from __future__ import annotations
@@ -51,25 +59,50 @@ from rewardshare.wrappers import (
     LearnedRewardVectorWrapper,
     LearnedRewardWrapper,
     RewardOptions,
+    RewardSource,
+    as_reward_source,
 )
 
 ENV_KW = dict(layout="open", size=8, start="random")
-PPO_VARIANTS = ("true", "batched", "batched_table", "per_env")
-SINGLE_VARIANTS = ("bare", "table", "forward")
-VECTOR_VARIANTS = ("bare", "table", "forward")
+#: Modes of the latent posterior: the latent method's default number of starts (n_top 8 + prior mean + 8 draws).
+N_MODES, CONTEXT_DIM = 17, 8
+#: PPO variant -> (reward model kind, RewardOptions fields); "true" and "per_env" are built separately.
+WRAPPED: dict[str, tuple[str, dict[str, Any]]] = {
+    "batched": ("plain", {"use_table": False}),
+    "batched_table": ("plain", {"use_table": True}),
+    "mean_table": ("latent", {"use_table": True, "uncertainty": "mean"}),
+    "pessimistic_table": ("latent", {"use_table": True, "uncertainty": "pessimistic", "beta": 1.0}),
+    "mean_forward": ("latent", {"use_table": False, "uncertainty": "mean"}),
+    "pessimistic_forward": ("latent", {"use_table": False, "uncertainty": "pessimistic", "beta": 1.0}),
+}
+PPO_VARIANTS = ("true", "batched", "batched_table", "per_env", "mean_table", "pessimistic_table", "mean_forward",
+                "pessimistic_forward")
+SINGLE_VARIANTS = ("bare", "table", "forward", "pessimistic_table")
+VECTOR_VARIANTS = ("bare", "table", "forward", "pessimistic_table", "pessimistic_forward")
 
 
-def _model(seed: int = 0) -> RewardModel:
+def _models(seed: int = 0) -> dict[str, RewardModel]:
+    """The plain reward model and a latent-task model carrying a posterior over its latent (``N_MODES`` modes)."""
     env = GridGoalEnv(**ENV_KW)
-    return RewardModel(env.observation_space, env.action_space, hidden_sizes=(64, 64), seed=seed)
+    plain = RewardModel(env.observation_space, env.action_space, hidden_sizes=(64, 64), seed=seed)
+    latent = RewardModel(env.observation_space, env.action_space, hidden_sizes=(64, 64), context_dim=CONTEXT_DIM,
+                         seed=seed)
+    rng = np.random.default_rng(seed)
+    logits = -3.0 * rng.exponential(size=N_MODES)  # a few dominant modes and a tail, as multi-start inference gives
+    weights = np.exp(logits) / np.exp(logits).sum()
+    latent.metadata["latent_posterior"] = {"z": rng.normal(size=(N_MODES, CONTEXT_DIM)).tolist(),
+                                           "weights": weights.tolist()}
+    return {"plain": plain, "latent": latent}
 
 
 class _Clock(VecEnvWrapper):
-    """Accumulates the wall time spent in (and below) this point of the vec env stack."""
+    """Accumulates the wall time spent in (and below) this point of the vec env stack, in total and per step."""
 
     def __init__(self, venv: VecEnv) -> None:
         super().__init__(venv)
         self.seconds = 0.0
+        self.per_step: list[float] = []
+        self._step = 0.0
 
     def reset(self) -> Any:  # noqa: D102
         t = time.perf_counter()
@@ -80,51 +113,102 @@ class _Clock(VecEnvWrapper):
     def step_async(self, actions: np.ndarray) -> None:  # noqa: D102
         t = time.perf_counter()
         self.venv.step_async(actions)
-        self.seconds += time.perf_counter() - t
+        self._step = time.perf_counter() - t
 
     def step_wait(self) -> Any:  # noqa: D102
         t = time.perf_counter()
         out = self.venv.step_wait()
+        self._step += time.perf_counter() - t
+        self.seconds += self._step
+        self.per_step.append(self._step)
+        return out
+
+    def restart(self) -> None:
+        """Forget what was clocked so far (construction reset the env once; count only training)."""
+        self.seconds, self.per_step = 0.0, []
+
+
+class _TimedSource(RewardSource):
+    """A reward source that clocks the time spent in another one (the model's forward, the posterior's moments)."""
+
+    def __init__(self, inner: RewardSource) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+        for name in ("observation_space", "action_space", "uses_positions", "uses_env_reward", "uses_next_obs",
+                     "uses_done", "name"):
+            setattr(self, name, getattr(inner, name))
+
+    def check_fits(self, observation_space: gym.Space, action_space: gym.Space) -> None:  # noqa: D102
+        self.inner.check_fits(observation_space, action_space)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray:  # noqa: D102
+        t = time.perf_counter()
+        out = self.inner(*args, **kwargs)
         self.seconds += time.perf_counter() - t
         return out
 
 
-def _ppo_env(variant: str, model: RewardModel, n_envs: int) -> tuple[Any, _Clock | None, _Clock | None]:
-    """The training vec env; for the batched variants also clocks above and below the reward wrapper."""
+def _ppo_env(variant: str, models: dict[str, RewardModel], n_envs: int) -> tuple[Any, dict[str, Any]]:
+    """The training vec env; for the batched variants also the clocks above and below the reward wrapper and the
+    clocked reward source."""
     if variant == "per_env":
+        model = models["plain"]
         fns = [
             lambda: LearnedRewardWrapper(Monitor(GridGoalEnv(**ENV_KW)), model, RewardOptions(use_table=False))
         ] * n_envs
     else:
         fns = [lambda: Monitor(GridGoalEnv(**ENV_KW))] * n_envs
     venv: Any = DummyVecEnv(fns)
-    if variant not in ("batched", "batched_table"):
-        return venv, None, None
+    if variant not in WRAPPED:
+        return venv, {}
+    kind, fields = WRAPPED[variant]
+    options = RewardOptions(**fields)
+    source = _TimedSource(as_reward_source(models[kind], **options.source_kwargs()))
     below = _Clock(venv)
-    above = _Clock(LearnedRewardVecEnvWrapper(below, model, RewardOptions(use_table=variant == "batched_table")))
-    return above, above, below
+    above = _Clock(LearnedRewardVecEnvWrapper(below, source, options.without_source_options()))
+    return above, {"above": above, "below": below, "source": source}
 
 
-def ppo_throughput(variant: str, model: RewardModel, steps: int, n_envs: int, seed: int) -> tuple[float, float]:
-    """Env steps/s of ``PPO.learn`` (construction excluded) and the share of its wall time spent in the batched
-    reward wrapper itself (time above minus time below it; 0 for the other variants)."""
-    venv, above, below = _ppo_env(variant, model, n_envs)
+def ppo_throughput(variant: str, models: dict[str, RewardModel], steps: int, n_envs: int, seed: int
+                   ) -> tuple[float, dict[str, float]]:
+    """Env steps/s of ``PPO.learn`` (construction excluded) and, for the wrapped variants, the share of its wall time
+    spent in the batched reward wrapper (time above minus time below it), the share spent in the reward source, and
+    the median wrapper time per vector step in microseconds (all 0 for the other variants)."""
+    venv, clocks = _ppo_env(variant, models, n_envs)
     agent = PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **make_config("ppo").sb3_kwargs())
-    if above is not None:
-        above.seconds = below.seconds = 0.0  # construction reset the env once; count only training
+    if clocks:
+        clocks["above"].restart()
+        clocks["below"].restart()
+        clocks["source"].seconds = 0.0  # the table was built at construction; count only training
     t0 = time.perf_counter()
     agent.learn(total_timesteps=steps)
     dt = time.perf_counter() - t0
     venv.close()
-    share = 0.0 if above is None else (above.seconds - below.seconds) / dt
-    return agent.num_timesteps / dt, share
+    stats = {"wrapper_share": 0.0, "source_share": 0.0, "wrapper_us_per_step": 0.0}
+    if clocks:
+        above, below = clocks["above"], clocks["below"]
+        per_step = [a - b for a, b in zip(above.per_step, below.per_step, strict=True)]
+        stats = {
+            "wrapper_share": (above.seconds - below.seconds) / dt,
+            "source_share": clocks["source"].seconds / dt,
+            "wrapper_us_per_step": 1e6 * statistics.median(per_step),
+        }
+    return agent.num_timesteps / dt, stats
 
 
-def single_env_steps(variant: str, model: RewardModel, steps: int, seed: int) -> float:
+def _options(variant: str) -> tuple[str, RewardOptions]:
+    kind, fields = {"table": ("plain", {"use_table": True}), "forward": ("plain", {"use_table": False}),
+                    "pessimistic_table": WRAPPED["pessimistic_table"],
+                    "pessimistic_forward": WRAPPED["pessimistic_forward"]}[variant]
+    return kind, RewardOptions(**fields)
+
+
+def single_env_steps(variant: str, models: dict[str, RewardModel], steps: int, seed: int) -> float:
     """Steps/s of one env under random actions, resetting at episode ends."""
     env: gym.Env = GridGoalEnv(**ENV_KW)
     if variant != "bare":
-        env = LearnedRewardWrapper(env, model, RewardOptions(use_table=variant == "table"))
+        kind, options = _options(variant)
+        env = LearnedRewardWrapper(env, models[kind], options)
     acts = np.random.default_rng(seed).integers(4, size=steps).tolist()
     env.reset(seed=seed)
     t0 = time.perf_counter()
@@ -135,11 +219,12 @@ def single_env_steps(variant: str, model: RewardModel, steps: int, seed: int) ->
     return steps / (time.perf_counter() - t0)
 
 
-def vector_env_steps(variant: str, model: RewardModel, n_envs: int, steps: int, seed: int) -> float:
+def vector_env_steps(variant: str, models: dict[str, RewardModel], n_envs: int, steps: int, seed: int) -> float:
     """Sub-env steps/s of the native vector env under random actions."""
     venv: Any = GridGoalVectorEnv(n_envs, **ENV_KW)
     if variant != "bare":
-        venv = LearnedRewardVectorWrapper(venv, model, RewardOptions(use_table=variant == "table"))
+        kind, options = _options(variant)
+        venv = LearnedRewardVectorWrapper(venv, models[kind], options)
     acts = np.random.default_rng(seed).integers(4, size=(steps, n_envs))
     venv.reset(seed=seed)
     t0 = time.perf_counter()
@@ -177,40 +262,51 @@ def machine_info() -> dict[str, Any]:
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """Run every measurement and return the results dict."""
-    model = _model()
+    models = _models()
     print(f"PPO ({args.n_envs} envs, {args.ppo_steps} steps x {args.repeats} interleaved repeats)...", flush=True)
-    shares: dict[str, list[float]] = {v: [] for v in PPO_VARIANTS}
+    clocked: dict[str, dict[str, list[float]]] = {v: {} for v in WRAPPED}
 
     def one_ppo(v: str, r: int) -> float:
-        sps, share = ppo_throughput(v, model, args.ppo_steps, args.n_envs, r)
-        shares[v].append(share)
+        sps, stats = ppo_throughput(v, models, args.ppo_steps, args.n_envs, r)
+        for k, x in stats.items():
+            if v in clocked:
+                clocked[v].setdefault(k, []).append(x)
         return sps
 
     ppo = _summary(_interleaved(PPO_VARIANTS, args.repeats, one_ppo), "true")
     # the throughput ratio is what the target is about but is noisy on a shared machine; the wrapper's own share of
     # the training wall time, clocked inside the same runs, is a low-noise cross-check
-    ppo["wrapper_time_share"] = {v: shares[v] for v in ("batched", "batched_table")}
-    ppo["median_wrapper_time_share"] = {v: statistics.median(shares[v]) for v in ("batched", "batched_table")}
+    for key in ("wrapper_share", "source_share", "wrapper_us_per_step"):
+        name = {"wrapper_share": "wrapper_time_share", "source_share": "source_time_share",
+                "wrapper_us_per_step": "wrapper_us_per_step"}[key]
+        ppo[name] = {v: clocked[v][key] for v in WRAPPED}
+        ppo["median_" + name] = {v: statistics.median(clocked[v][key]) for v in WRAPPED}
     print("single env...", flush=True)
     single = _summary(
         _interleaved(SINGLE_VARIANTS, args.repeats, lambda v, r: single_env_steps(
-            v, model, args.forward_steps if v == "forward" else args.single_steps, r)),
+            v, models, args.forward_steps if v == "forward" else args.single_steps, r)),
         "bare",
     )
     print("native vector env...", flush=True)
     vector = _summary(
         _interleaved(VECTOR_VARIANTS, args.repeats, lambda v, r: vector_env_steps(
-            v, model, args.vector_envs, args.vector_steps, r)),
+            v, models, args.vector_envs, args.vector_steps, r)),
         "bare",
     )
     r = ppo["median_ratio_to_true"]
     overhead = {v: 1.0 - r[v] for v in PPO_VARIANTS if v != "true"}
+    share = ppo["median_wrapper_time_share"]
     table_sps = single["median_steps_per_s"]["table"]
+    posterior_table = ("mean_table", "pessimistic_table")
+    posterior_forward = ("mean_forward", "pessimistic_forward")
     return {
         "benchmark": "wrapper_overhead",
         "command": command,
         "settings": {
-            "env": ENV_KW, "reward_model": {"hidden_sizes": [64, 64], "use_next_obs": False}, "repeats": args.repeats,
+            "env": ENV_KW, "reward_model": {"hidden_sizes": [64, 64], "use_next_obs": False},
+            "posterior": {"kind": "latent_posterior", "n_modes": N_MODES, "context_dim": CONTEXT_DIM,
+                          "pessimistic_beta": 1.0},
+            "repeats": args.repeats,
             "n_envs": args.n_envs, "ppo_steps": args.ppo_steps, "ppo_config": make_config("ppo").sb3_kwargs(),
             "single_steps": args.single_steps, "forward_steps": args.forward_steps,
             "vector_envs": args.vector_envs, "vector_steps": args.vector_steps,
@@ -221,14 +317,20 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "native_vector_env": vector,
         "headline": {
             "ppo_overhead_vs_true": overhead,
-            "ppo_wrapper_time_share": ppo["median_wrapper_time_share"],
+            "ppo_wrapper_time_share": share,
+            "ppo_source_time_share": ppo["median_source_time_share"],
+            "ppo_wrapper_us_per_step": ppo["median_wrapper_us_per_step"],
             "single_env_table_steps_per_s": table_sps,
             "single_env_forward_steps_per_s": single["median_steps_per_s"]["forward"],
             "targets": {
                 "batched_overhead_le_5pct": overhead["batched"] <= 0.05,
                 "batched_overhead_le_1pct_stretch": overhead["batched"] <= 0.01,
                 "batched_table_overhead_le_5pct": overhead["batched_table"] <= 0.05,
-                "batched_table_time_share_le_5pct": ppo["median_wrapper_time_share"]["batched_table"] <= 0.05,
+                "batched_table_time_share_le_5pct": share["batched_table"] <= 0.05,
+                "posterior_table_overhead_le_5pct": max(overhead[v] for v in posterior_table) <= 0.05,
+                "posterior_table_time_share_le_5pct": max(share[v] for v in posterior_table) <= 0.05,
+                "batched_forward_time_share_le_10pct": share["batched"] <= 0.10,
+                "posterior_forward_time_share_le_10pct": max(share[v] for v in posterior_forward) <= 0.10,
                 "table_ge_100k_steps_per_s": table_sps >= 100_000,
             },
         },
@@ -237,17 +339,21 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
 def print_table(res: dict[str, Any]) -> None:
     """Print the medians and ratios."""
+    ppo = res["ppo_training"]
     for key, base in (("ppo_training", "true"), ("single_env", "bare"), ("native_vector_env", "bare")):
         part = res[key]
         print(f"\n{key}")
-        print(f"  {'variant':<15}{'median steps/s':>16}{'ratio to ' + base:>16}")
+        extra = f"{'wrapper share':>15}{'source share':>14}{'us/step':>9}" if key == "ppo_training" else ""
+        print(f"  {'variant':<21}{'median steps/s':>16}{'ratio to ' + base:>16}{extra}")
         for v, sps in part["median_steps_per_s"].items():
-            print(f"  {v:<15}{sps:>16,.0f}{part['median_ratio_to_' + base][v]:>16.3f}")
+            line = f"  {v:<21}{sps:>16,.0f}{part['median_ratio_to_' + base][v]:>16.3f}"
+            if key == "ppo_training" and v in ppo["median_wrapper_time_share"]:
+                line += (f"{ppo['median_wrapper_time_share'][v]:>15.1%}{ppo['median_source_time_share'][v]:>14.1%}"
+                         f"{ppo['median_wrapper_us_per_step'][v]:>9.0f}")
+            print(line)
     h = res["headline"]
     print("\nPPO overhead vs true reward (throughput ratio): "
           + ", ".join(f"{k} {v:+.1%}" for k, v in h["ppo_overhead_vs_true"].items()))
-    print("share of PPO wall time inside the batched wrapper (clocked): "
-          + ", ".join(f"{k} {v:.1%}" for k, v in h["ppo_wrapper_time_share"].items()))
     print(f"single env with table: {h['single_env_table_steps_per_s']:,.0f} steps/s "
           f"(forward: {h['single_env_forward_steps_per_s']:,.0f})")
     print("targets: " + ", ".join(f"{k}={v}" for k, v in h["targets"].items()))
