@@ -1,4 +1,4 @@
-"""The GridGoal environment: find the goal on a 2-D grid."""
+"""The GridGoal environment: find the goal on a 2-D grid (goal / start checks and episode draws: :mod:`.episodes`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rewardshare.envs.episodes import EpisodeCells
 from rewardshare.envs.layouts import Cell, Layout, make_layout, maze_layout
-from rewardshare.envs.planner import ACTION_NAMES, N_ACTIONS, connected_components, transition_table
+from rewardshare.envs.planner import ACTION_NAMES, N_ACTIONS, transition_table
 
 OBS_MODES: tuple[str, ...] = ("coords", "onehot", "grid")
 RENDER_MODES: tuple[str, ...] = ("rgb_array", "ansi")
@@ -41,26 +42,6 @@ def goal_from_task_id(task_id: str) -> Cell:
     if not match:
         raise ValueError(f"task_id={task_id!r} does not name a goal (expected '<layout>/g<row>_<col>'); pass tasks=")
     return int(match.group(1)), int(match.group(2))
-
-
-def _check_cell(name: str, value: Any, layout: Layout) -> Cell:
-    if isinstance(value, np.ndarray):
-        value = tuple(value.tolist())
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-    ):
-        raise ValueError(f"{name}={value!r} is not allowed: use a (row, col) pair of ints or 'random'")
-    cell = (int(value[0]), int(value[1]))
-    if not layout.in_bounds(cell):
-        raise ValueError(
-            f"{name}={cell!r} is outside the grid: allowed rows are 0..{layout.height - 1}, "
-            f"columns 0..{layout.width - 1}"
-        )
-    if not layout.is_free(cell):
-        raise ValueError(f"{name}={cell!r} is a wall of layout {layout.name!r}: choose a free cell")
-    return cell
 
 
 class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
@@ -186,66 +167,9 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
     def _set_layout(self, layout: Layout) -> None:
         """Validate the goal/start arguments against ``layout`` and build its lookup tables."""
         self.layout = layout
-        goal, start = self._goal_arg, self._start_arg
-        if isinstance(goal, str) and goal != "random":
-            raise ValueError(f"goal={goal!r} is not allowed: use a (row, col) cell, 'random' or None")
-        if isinstance(start, str) and start != "random":
-            raise ValueError(f"start={start!r} is not allowed: use a (row, col) cell, 'random' or None")
-        if len(layout.free_cells) < 2:
-            raise ValueError(
-                f"layout {layout.name!r} has fewer than 2 free cells: it needs room for a start and a goal"
-            )
-        random_goal = isinstance(goal, str)
-        random_start = isinstance(start, str)
-        if goal is None:
-            goal = layout.goal if layout.goal is not None else layout.free_cells[-1]
-        if start is None:
-            start = layout.start if layout.start is not None else layout.free_cells[0]
-        self._goal: Cell | None = None if random_goal else _check_cell("goal", goal, layout)
-        self._start: Cell | None = None if random_start else _check_cell("start", start, layout)
-        # region labels answer "can a reach b" in O(1); random draws must stay inside the goal's region
-        labels = connected_components(layout)
-        self._width = layout.width
-        self._free_cells = layout.free_cells
-        self._region = labels.ravel().tolist()
-        region_size = np.bincount(labels[labels >= 0])
-        self._region_size = region_size.tolist()
-        if self._goals_arg is not None and not random_goal:
-            raise ValueError("goals=... needs goal='random'; pass a single goal or goal='random' with goals")
-        if self._goal is not None and self._goal == self._start:
-            raise ValueError(f"start={self._start!r} equals goal={self._goal!r}: choose different cells")
-        if self._goal is not None and self._start is not None and not self._connected(self._goal, self._start):
-            raise ValueError(f"goal={self._goal!r} is unreachable from start={self._start!r} on layout {layout.name!r}")
-        if self._goal is not None and self._start is None and not self._has_start_for(self._goal):
-            raise ValueError(
-                f"goal={self._goal!r} cannot be reached from any other free cell of layout {layout.name!r}, "
-                "so start='random' has nothing to draw: choose a goal in a region of at least two cells"
-            )
-        if random_goal:
-            if self._goals_arg is not None:
-                self._goal_choices = tuple(_check_cell("goals[]", g, layout) for g in self._goals_arg)
-                if not self._goal_choices:
-                    raise ValueError("goals=[] is not allowed: give at least one candidate goal cell")
-                for g in self._goal_choices:
-                    if self._start is not None and (g == self._start or not self._connected(g, self._start)):
-                        raise ValueError(
-                            f"goals[] holds {g!r}, which equals or is unreachable from start={self._start!r}: "
-                            "every candidate goal must be reachable from the start and differ from it"
-                        )
-                    if self._start is None and not self._has_start_for(g):
-                        raise ValueError(
-                            f"goals[] holds {g!r}, which no other free cell can reach: start='random' needs one"
-                        )
-            elif self._start is not None:  # every free cell the fixed start can reach, except the start
-                self._goal_choices = tuple(
-                    c for c in layout.free_cells if c != self._start and self._connected(c, self._start)
-                )
-            else:
-                self._goal_choices = tuple(c for c in layout.free_cells if self._has_start_for(c))
-            if not self._goal_choices:
-                raise ValueError(f"goal='random' has no candidate goal on layout {layout.name!r} from start={start!r}")
-        else:
-            self._goal_choices = layout.free_cells
+        self._episodes = EpisodeCells(layout, self._goal_arg, self._start_arg, self._goals_arg)
+        self._goal: Cell | None = self._episodes.goal
+        self._start: Cell | None = self._episodes.start
         h, w = layout.height, layout.width
         self._next = transition_table(layout).tolist()
         self._cells = [(i // w, i % w) for i in range(h * w)]
@@ -255,14 +179,6 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
             arr.flags.writeable = False
             self._pos_arrays.append(arr)
         self._obs_cache: dict[int, list[np.ndarray]] = {}
-
-    def _connected(self, a: Cell, b: Cell) -> bool:
-        w = self._width
-        return self._region[a[0] * w + a[1]] == self._region[b[0] * w + b[1]]
-
-    def _has_start_for(self, goal: Cell) -> bool:
-        """Whether some free cell other than ``goal`` can reach it (so a random start can be drawn)."""
-        return self._region_size[self._region[goal[0] * self._width + goal[1]]] >= 2
 
     def _make_observation_space(self) -> spaces.Box:
         h, w = self.layout.height, self.layout.width
@@ -375,52 +291,14 @@ class GridGoalEnv(gym.Env[np.ndarray, np.int64]):
         Raises:
             ValueError: If an ``options`` cell is not a free cell, the two coincide, or the goal is unreachable.
         """
-        if not options:  # the common case: every cell involved was validated when the layout was set
-            goal = self._goal
-            if goal is None:
-                choices = self._goal_choices
-                goal = choices[int(rng.integers(len(choices)))]
-            start = self._start
-            if start is None:
-                start = self.draw_start(rng, goal)
-            return goal, start
-        if "goal" in options:
-            goal = _check_cell("options['goal']", options["goal"], self.layout)
-        elif self._goal is not None:
-            goal = self._goal
-        else:
-            goal = self._goal_choices[int(rng.integers(len(self._goal_choices)))]
-        if "start" in options:
-            start = _check_cell("options['start']", options["start"], self.layout)
-        elif self._start is not None:
-            start = self._start
-        else:
-            if not self._has_start_for(goal):
-                raise ValueError(
-                    f"options['goal']={goal!r} cannot be reached from any other free cell, so start='random' "
-                    "has nothing to draw: choose a goal in a region of at least two cells"
-                )
-            start = self.draw_start(rng, goal)
-        if start == goal:
-            raise ValueError(f"start={start!r} equals goal={goal!r} in this episode: choose different cells")
-        if not self._connected(goal, start):
-            raise ValueError(f"goal={goal!r} is unreachable from start={start!r} on layout {self.layout.name!r}")
-        return goal, start
+        return self._episodes.draw_episode(rng, options)
 
     def draw_start(self, rng: np.random.Generator, goal: Cell) -> Cell:
         """Draw a random start for ``goal``: a uniform free cell other than the goal, in the goal's region.
 
         ``goal`` must be a free cell that some other free cell can reach (the callers check this).
         """
-        free = self._free_cells
-        n = len(free)
-        region, w = self._region, self._width
-        goal_region = region[goal[0] * w + goal[1]]
-        # rejection keeps the draw a plain uniform pick on connected layouts (the usual case)
-        while True:
-            start = free[int(rng.integers(n))]
-            if start != goal and region[start[0] * w + start[1]] == goal_region:
-                return start
+        return self._episodes.draw_start(rng, goal)
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict]:
         """Move one cell. See the class docstring for rewards and termination.
