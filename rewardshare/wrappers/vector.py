@@ -35,6 +35,7 @@ class _BatchReward:
         self.transform = transform
         self.table = table
         self.table_misses = 0
+        self._identity = transform.is_identity  # the options are frozen: decided once, not per step
 
     def state_index(self, obs: np.ndarray) -> np.ndarray | None:
         """Table state indices of a batch of observations (``-1``: unknown), or ``None`` without a table."""
@@ -77,7 +78,7 @@ class _BatchReward:
         return vals
 
     def finish(self, raw: np.ndarray, env_reward: np.ndarray) -> np.ndarray:
-        return raw if self.transform.is_identity else self.transform.apply(raw, env_reward)
+        return raw if self._identity else self.transform.apply(raw, env_reward)
 
 
 class _BatchedRewardMixin:
