@@ -122,8 +122,10 @@ class Pools:
         return self.get(kind, task, seed).select(np.arange(k))
 
 
-def objective_of(kind: str, data: Dataset) -> Objective:
+def objective_of(cfg: FewShotConfig, kind: str, data: Dataset) -> Objective:
     """The objective a method learns feedback ``kind`` with (see :data:`LOSS_OF_KIND`)."""
+    if kind == "demonstrations":
+        return make_loss(LOSS_OF_KIND[kind], data, iterations=cfg.irl_iterations)
     return make_loss(LOSS_OF_KIND[kind], data)
 
 
@@ -191,9 +193,9 @@ def run_method_unit(cfg: FewShotConfig, spec: str, seed: int, name: str) -> dict
                     method, [(t, t) for t in split.validation], k,
                     lambda model, task: scorers[task.id](model),
                     seeds=val_seeds, steps=list(cfg.select_steps) or None,
-                    draw=lambda task, kk, s, kind=kind: objective_of(kind, pools.prefix(kind, task, s, kk)),
+                    draw=lambda task, kk, s, kind=kind: objective_of(cfg, kind, pools.prefix(kind, task, s, kk)),
                 )
-                targets = [objective_of(kind, pools.prefix(kind, g, s, k)) for g, s in runs]
+                targets = [objective_of(cfg, kind, pools.prefix(kind, g, s, k)) for g, s in runs]
                 models = method.adapt_many(targets, sel.budget, [g for g, _ in runs], on_divergence="stop")
                 entry["budget"][str(k)] = sel.budget.to_dict()
                 if kind == "labels":
