@@ -33,6 +33,7 @@ Run: ``python benchmarks/wrapper_overhead.py`` (about 5 minutes on 2 cores); ``-
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -239,6 +240,9 @@ def _interleaved(variants: tuple[str, ...], repeats: int, fn) -> dict[str, list[
     for r in range(repeats):
         order = variants[r % len(variants):] + variants[: r % len(variants)]
         for v in order:
+            # a full collection now, not in the middle of a measurement: a pause of the cyclic collector (hundreds
+            # of ms once torch and SB3 are loaded) lands on whatever code allocates at that moment
+            gc.collect()
             out[v].append(fn(v, r))
     return out
 

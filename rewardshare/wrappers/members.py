@@ -154,23 +154,28 @@ class LatentMembers(PosteriorMembers):
         self.action_space = model.action_space
         self.uses_next_obs = bool(getattr(model, "use_next_obs", False))
         self.uses_done = bool(getattr(model, "use_done", False))
-        self._context: np.ndarray | None = None  # z repeated for the last batch size: rebuilt only when B changes
+        # per batch size B: row b of member m is input row b (member-major), and its context is z_m; rebuilt only
+        # when B changes, so a step costs one gather per input, not M copies
+        self._batch = -1
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._context = np.zeros((0, z.shape[1]), dtype=np.float32)
 
-    def _repeat(self, x: np.ndarray) -> np.ndarray:
-        # member-major rows (member m's batch is rows m*B .. (m+1)*B - 1), matching np.repeat(z, B) below
-        return np.concatenate([x] * self.n_members) if self.n_members > 1 else x
+    def _prepare(self, b: int) -> None:
+        if b != self._batch:
+            self._rows = np.tile(np.arange(b), self.n_members)
+            self._context = np.repeat(self.z, b, axis=0)
+            self._batch = b
 
     def rewards(self, obs, action, next_obs, done, agent_pos, next_agent_pos):  # noqa: D102
         b = len(obs)
-        ctx = self._context
-        if ctx is None or len(ctx) != b * self.n_members:
-            ctx = self._context = np.repeat(self.z, b, axis=0)
+        self._prepare(b)
+        rows = self._rows
         out = self.model.predict(
-            self._repeat(np.asarray(obs)), self._repeat(np.asarray(action)),
+            np.asarray(obs)[rows], np.asarray(action)[rows],
             # a missing input the model needs stays None, so the model's own message names it
-            None if next_obs is None or not self.uses_next_obs else self._repeat(np.asarray(next_obs)),
-            None if done is None or not self.uses_done else self._repeat(np.asarray(done)),
-            context=ctx,
+            None if next_obs is None or not self.uses_next_obs else np.asarray(next_obs)[rows],
+            None if done is None or not self.uses_done else np.asarray(done)[rows],
+            context=self._context,
         )
         return np.asarray(out, dtype=np.float64).reshape(self.n_members, b)
 

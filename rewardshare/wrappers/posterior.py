@@ -191,14 +191,20 @@ class PosteriorReward(RewardSource):
     def _std(self, r: np.ndarray, mean: np.ndarray) -> np.ndarray:
         if len(r) == 1:
             return np.zeros_like(mean)
-        return np.sqrt((self._w_col * (r - mean) ** 2).sum(axis=0))
+        d = r - mean
+        d *= d  # in place: this runs on every step of the forward path
+        d *= self._w_col
+        return np.sqrt(d.sum(axis=0))
 
     def __call__(self, obs, action, next_obs, done, env_reward, agent_pos=None, next_agent_pos=None):  # noqa: D102
         r = self.members.rewards(obs, action, next_obs, done, agent_pos, next_agent_pos)
         mean = self._mean(r)
         if self.beta == 0.0 or len(r) == 1:
             return mean
-        return mean - self.beta * self._std(r, mean)
+        out = self._std(r, mean)
+        out *= -self.beta
+        out += mean
+        return out
 
     def check_fits(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:  # noqa: D102
         self.members.check_fits(observation_space, action_space)

@@ -14,7 +14,9 @@ Enumerations (:class:`FiniteStates`):
   dynamics are deterministic, so the next state of ``(s, a)`` is the planner's successor, or ``s`` itself on an
   absorbing goal: two candidates per ``(s, a)`` instead of every state.
 
-Values are computed with one batched call of the source. A batched forward and a batch-of-one forward of the same
+Values are computed with batched calls of the source over chunks of :data:`TABLE_CHUNK_ROWS` model rows (a posterior
+of ``M`` members evaluates ``M`` model rows per table row, so its chunks hold ``1 / M`` as many table rows): one call
+for a small table, and a bounded memory for a large one. A batched forward and a batch-of-one forward of the same
 MLP can differ in the last float32 bit (BLAS sums in a different order), so table values equal the per-step forward
 to float32 rounding (|difference| <= ~1e-6 relative), and equal the batched forward over the same rows exactly.
 """
@@ -33,6 +35,8 @@ from rewardshare.wrappers.sources import RewardSource
 
 #: Default cap on the number of (s, a, s', done) rows a table may hold; larger tables fall back to the forward path.
 MAX_TABLE_ROWS = 2_000_000
+#: Model rows per call of the source while a table is built (bounds the activations of a large table's forward).
+TABLE_CHUNK_ROWS = 1 << 16
 
 
 @dataclass
@@ -195,11 +199,16 @@ class RewardTable:
             s2 = states.candidates[s, a, k]
         obs = states.observations
         pos = states.positions
-        raw = source(
-            obs[s], a + self.action_start, obs[s2], d.astype(bool), np.zeros(len(s)),
-            None if pos is None else pos[s], None if pos is None else pos[s2],
-        )
-        self.values = np.asarray(raw, dtype=np.float64).reshape(S, A, K, D)
+        # a posterior runs each table row once per member (n_members model rows)
+        chunk = max(1, TABLE_CHUNK_ROWS // max(1, int(getattr(source, "n_members", 1))))
+        values = np.empty(len(s), dtype=np.float64)
+        for lo in range(0, len(s), chunk):
+            i, j = s[lo:lo + chunk], s2[lo:lo + chunk]
+            values[lo:lo + chunk] = source(
+                obs[i], a[lo:lo + chunk] + self.action_start, obs[j], d[lo:lo + chunk].astype(bool),
+                np.zeros(len(i)), None if pos is None else pos[i], None if pos is None else pos[j],
+            )
+        self.values = values.reshape(S, A, K, D)
         self.values.flags.writeable = False
         # nested lists: the single-env path indexes them with Python ints, far cheaper than numpy scalar indexing
         self._nested = self.values.tolist()

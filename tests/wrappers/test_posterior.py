@@ -309,3 +309,16 @@ def test_train_agent_accepts_the_uncertainty_options() -> None:
                         reward_options=RewardOptions(uncertainty="pessimistic", beta=0.5))
     assert curve.metadata["reward"]["kind"] == "ensemble_posterior" and curve.metadata["reward"]["beta"] == 0.5
     assert curve.metadata["reward_options"]["uncertainty"] == "pessimistic"
+
+
+def test_a_large_table_is_built_in_chunks_of_model_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardshare.wrappers import table as table_module
+
+    monkeypatch.setattr(table_module, "TABLE_CHUNK_ROWS", 8)  # 2 members: 4 table rows per call
+    src = _ensemble().with_beta(2.0)
+    calls = []
+    rewards = src.members.rewards
+    src.members.rewards = lambda obs, *a: calls.append(len(obs)) or rewards(obs, *a)  # type: ignore[method-assign]
+    env = LearnedRewardWrapper(_lake(), src, RewardOptions(use_table=True))
+    assert calls == [4] * (N_S * N_A // 4)
+    assert np.array_equal(env.table.values[..., 0, 0], _expected(2.0))
