@@ -2,9 +2,11 @@
 
 Reuse is inference (see DESIGN): after a few labels a new task's reward is a *posterior* over reward functions, not
 one function. An agent trained on one point estimate of a wrong reward first finds the goal and then learns to
-exploit the error; rewarding the posterior mean, or penalising the posterior's spread, removes much of that
-incentive. A :class:`PosteriorReward` holds ``M`` members with weights ``w`` (summing to 1) and returns, per
-transition,
+exploit the error. Rewarding the posterior mean, or penalising the posterior's spread where the members disagree, is
+meant to take that incentive away (whether it does is measured, not assumed: the learning-curve benchmark's collapse
+rate with and without these options).
+
+A :class:`PosteriorReward` holds ``M`` members with weights ``w`` (summing to 1) and returns, per transition,
 
 - ``mean = sum_m w_m r_m`` (``beta = 0``: the posterior-mean reward, Bayes-optimal under squared error), or
 - ``mean - beta * std`` with ``std = sqrt(sum_m w_m (r_m - mean)^2)`` (``beta > 0``: pessimistic).
@@ -73,6 +75,7 @@ class PosteriorReward(RewardSource):
         beta: The pessimism coefficient.
 
     Raises:
+        TypeError: If ``members`` is not a :class:`~rewardshare.wrappers.members.PosteriorMembers`.
         ValueError: On bad weights (the message names their shape and what is allowed) or a negative / non-finite
             ``beta``.
     """
