@@ -3,6 +3,9 @@
 Everything that decides what a result *means* is a field here and therefore part of the config hash written
 into every result file: the task family and its split, which held-out tasks are evaluated, the evaluation seeds,
 the success threshold, the budgets. They are fixed before any result is looked at; the report never chooses them.
+
+The names a field may take (methods, algorithms, ...) live in :mod:`~rewardshare.experiments.names` and the checks
+every value goes through in :mod:`~rewardshare.experiments.config_checks`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -10,58 +13,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from rewardshare.errors import IncompatibleArtifactError, InvalidArgumentError
-
-#: Reward-model reuse methods compared by default, in report order: canonical names of the method registry
-#: (``rewardshare.rewardmodels.list_methods()``; a test checks them). ``scratch`` is the baseline every speedup is
-#: measured against.
-REUSE_METHODS: tuple[str, ...] = (
-    "scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml", "map_prior",
+from rewardshare.experiments.config_checks import check_types, check_values
+from rewardshare.experiments.names import (
+    ALGOS,
+    BACKENDS,
+    FEEDBACK_KINDS,
+    LEGACY_METHOD_NAMES,
+    METHODS,
+    ORACLE_METHODS,
+    REUSE_METHODS,
+    UNTRAINED_METHODS,
 )
-#: Names some reuse methods had in results written before the method registry; a stored config or result is read
-#: under today's name (:meth:`BenchConfig.from_dict`, :mod:`~rewardshare.experiments.report`).
-LEGACY_METHOD_NAMES: dict[str, str] = {
-    "multitask": "task_embedding", "multitask_embedding": "task_embedding", "shared_trunk_heads": "trunk_heads",
-}
-#: Oracle rewards: the env's own sparse reward and the teacher's noiseless dense reward. They need no feedback.
-ORACLE_METHODS: tuple[str, ...] = ("true", "teacher")
-METHODS: tuple[str, ...] = REUSE_METHODS + ORACLE_METHODS
-ALGOS: tuple[str, ...] = ("ppo", "dqn")
-FEEDBACK_KINDS: tuple[str, ...] = ("labels", "preferences")
-BACKENDS: tuple[str, ...] = ("local", "ray")
-
-def _fits(value: Any, annotation: str) -> bool:
-    """Whether ``value`` (as read from JSON or ``--set``) fits a field annotation written as a string."""
-    if annotation.endswith(" | None"):
-        return value is None or _fits(value, annotation.removesuffix(" | None"))
-    if annotation.startswith("tuple[") and annotation.endswith(", ...]"):
-        inner = annotation[len("tuple["):-len(", ...]")]
-        return isinstance(value, (list, tuple)) and all(_fits(v, inner) for v in value)
-    if annotation == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if annotation == "str":
-        return isinstance(value, str)
-    raise TypeError(f"BenchConfig annotation {annotation!r} has no checker: add one to _fits")  # a bug, not input
-
-
-def _describe(annotation: str) -> str:
-    """How to write a value of an annotation, for messages (``--set FIELD=VALUE`` takes JSON)."""
-    if annotation.endswith(" | None"):
-        return _describe(annotation.removesuffix(" | None")) + " or null"
-    if annotation.startswith("tuple["):
-        inner = annotation[len("tuple["):-len(", ...]")]
-        return {"int": "a list of ints, e.g. [4, 16]", "float": "a list of numbers, e.g. [0.001, 0.01]",
-                "str": 'a list of strings, e.g. ["ppo"]'}.get(inner, f"a list of {inner}")
-    return {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string"}[annotation]
-
 
 #: Bumped whenever the meaning of a field changes, so old result files are refused instead of misread.
 CONFIG_VERSION = 1
@@ -115,9 +81,13 @@ class BenchConfig:
     source_budget: int = 256
     """Feedback items collected per source (train) task for pre-training."""
     ks: tuple[int, ...] = (4, 16, 64)
-    """Target budgets: feedback items collected on each held-out task. Reward-model EPIC is measured at every k."""
+    """Target budgets: feedback items collected on each held-out task. Reward-model EPIC is measured at every k.
+    ``0`` is zero-shot: each pre-trained method's start model for the task, with no target feedback and no
+    adaptation; ``scratch`` (an untrained network until it sees feedback) cannot predict zero-shot and is skipped
+    at ``k = 0``."""
     rl_ks: tuple[int, ...] = (16,)
-    """The subset of ``ks`` at which agents are trained (RL is the expensive part; EPIC is cheap)."""
+    """The subset of ``ks`` at which agents are trained (RL is the expensive part; EPIC is cheap). Agents on a
+    zero-shot reward (``k = 0``) are compared with scratch at every positive agent k, like the oracles."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of every reward model."""
     pretrain_steps: int = 2000
@@ -169,7 +139,7 @@ class BenchConfig:
     """Success rate that counts as solved: steps-to-threshold and the speedup are measured at it."""
 
     def __post_init__(self) -> None:
-        self._check_types()  # first: a string where a list belongs would otherwise be split into characters
+        check_types(self)  # first: a string where a list belongs would otherwise be split into characters
         # normalise list inputs (from JSON or a CLI) to tuples so the dataclass stays hashable and comparable
         for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds", "selection_seeds"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
@@ -178,108 +148,15 @@ class BenchConfig:
                 object.__setattr__(self, f, tuple(getattr(self, f)))
         self.validate()
 
-    def _check_types(self) -> None:
-        """Check every field's value against its annotation (``int``, ``float``, ``str``, ``tuple[int, ...]``,
-        ``... | None``), as a value from JSON or ``--set`` arrives.
-
-        Raises:
-            InvalidArgumentError: Naming the field, the value and the type allowed.
-        """
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not _fits(value, str(f.type)):
-                raise InvalidArgumentError(f"{f.name}={value!r} is not allowed: use {_describe(str(f.type))}")
-
     def validate(self) -> None:
-        """Check every field: its type, its range or allowed values, and how fields fit together.
+        """Check every field: its type, its range or allowed values, and how fields fit together
+        (:mod:`~rewardshare.experiments.config_checks`).
 
         Raises:
             InvalidArgumentError: Naming the field, the bad value and what is allowed (a ``ValueError``).
         """
-        from rewardshare.envs import OBS_MODES, SUBSETS
-        from rewardshare.envs.layouts import LAYOUT_NAMES
-        from rewardshare.feedback.teacher import REWARD_KINDS
-
-        self._check_types()
-        for name, allowed in (("layout", LAYOUT_NAMES), ("subset", SUBSETS), ("obs_mode", OBS_MODES),
-                              ("teacher_reward", REWARD_KINDS)):
-            if getattr(self, name) not in allowed:
-                raise InvalidArgumentError(f"{name}={getattr(self, name)!r} is not allowed: use one of {allowed}")
-        if not 0.0 < self.held_out_fraction < 1.0:
-            raise InvalidArgumentError(
-                f"held_out_fraction={self.held_out_fraction!r} is not allowed: use a float in (0, 1)"
-            )
-        for name in ("layout_seed", "split_seed", "eval_task_seed", "validation_seed", "pretrain_seed"):
-            if getattr(self, name) < 0:
-                raise InvalidArgumentError(f"{name}={getattr(self, name)!r} is not allowed: use an int >= 0")
-
-        def positive_int(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidArgumentError(f"{name}={v!r} is not allowed: use an int >= 1")
-
-        for name in ("size", "n_eval_tasks", "source_budget", "pretrain_steps", "maml_iterations", "validation_pool",
-                     "maml_support_size", "maml_query_size", "maml_inner_steps", "max_prior_tasks",
-                     "total_timesteps", "eval_every", "eval_episodes"):
-            positive_int(name)
-        if self.n_envs is not None:
-            positive_int("n_envs")
-        if self.max_steps is not None:
-            positive_int("max_steps")
-        if not self.maml_inner_lr > 0:
-            raise InvalidArgumentError(f"maml_inner_lr={self.maml_inner_lr!r} is not allowed: use a float > 0")
-        for name in ("adapt_steps", "selection_seeds"):
-            v = getattr(self, name)
-            if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in v)):
-                raise InvalidArgumentError(f"{name}={v!r} is not allowed: use a non-empty tuple of ints >= 0")
-        for name in ("adapt_lrs", "prior_weights"):
-            v = getattr(self, name)
-            if v is not None and (not v or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0
-                                               for x in v)):
-                raise InvalidArgumentError(f"{name}={v!r} is not allowed: use None or a non-empty tuple of numbers > 0")
-        if self.reuse_methods and self.maml_support_size + self.maml_query_size > self.source_budget:
-            raise InvalidArgumentError(
-                f"source_budget={self.source_budget} is not allowed: MAML needs maml_support_size + maml_query_size = "
-                f"{self.maml_support_size + self.maml_query_size} items per source task"
-            )
-        if self.validation_pool < max(self.ks, default=1):
-            raise InvalidArgumentError(
-                f"validation_pool={self.validation_pool} is not allowed: use at least max(ks)={max(self.ks)}"
-            )
-        if self.n_validation_tasks < 1:
-            raise InvalidArgumentError(
-                f"n_validation_tasks={self.n_validation_tasks!r} is not allowed: use an int >= 1"
-            )
-        if self.eval_every > self.total_timesteps:
-            raise InvalidArgumentError(
-                f"eval_every={self.eval_every} is not allowed: use at most total_timesteps={self.total_timesteps}"
-            )
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or not self.methods or len(set(self.methods)) != len(self.methods):
-            raise InvalidArgumentError(f"methods={self.methods!r} is not allowed: use distinct names from {METHODS}")
-        bad = [a for a in self.algos if a not in ALGOS]
-        if bad or not self.algos or len(set(self.algos)) != len(self.algos):
-            raise InvalidArgumentError(f"algos={self.algos!r} is not allowed: use distinct names from {ALGOS}")
-        if self.feedback not in FEEDBACK_KINDS:
-            raise InvalidArgumentError(f"feedback={self.feedback!r} is not allowed: use one of {FEEDBACK_KINDS}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
-            raise InvalidArgumentError(f"seeds={self.seeds!r} is not allowed: use distinct ints >= 0")
-        if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
-            raise InvalidArgumentError(f"ks={self.ks!r} is not allowed: use ints >= 1")
-        if list(self.ks) != sorted(set(self.ks)):
-            raise InvalidArgumentError(f"ks={self.ks!r} is not allowed: use distinct ints in increasing order")
-        if any(k not in self.ks for k in self.rl_ks):
-            raise InvalidArgumentError(f"rl_ks={self.rl_ks!r} is not allowed: every rl k must be one of ks={self.ks}")
-        if self.reuse_methods and not self.rl_ks:
-            raise InvalidArgumentError("rl_ks=() is not allowed while reuse methods are compared: give at least one k")
-        if not math.isfinite(self.maml_inner_lr) or not math.isfinite(self.teacher_noise):
-            raise InvalidArgumentError("maml_inner_lr and teacher_noise are not allowed to be NaN or infinite")
-        if not 0.0 < self.success_threshold <= 1.0:
-            raise InvalidArgumentError(
-                f"success_threshold={self.success_threshold!r} is not allowed: use a float in (0, 1]"
-            )
-        if self.teacher_noise < 0:
-            raise InvalidArgumentError(f"teacher_noise={self.teacher_noise!r} is not allowed: use a float >= 0")
+        check_types(self)
+        check_values(self)
 
     # -- derived --------------------------------------------------------------------------------------------------
     @property
@@ -295,7 +172,12 @@ class BenchConfig:
     @property
     def pretrained_methods(self) -> tuple[str, ...]:
         """Reuse methods that are pre-trained on the source tasks (all but scratch)."""
-        return tuple(m for m in self.reuse_methods if m != "scratch")
+        return tuple(m for m in self.reuse_methods if m not in UNTRAINED_METHODS)
+
+    def methods_at(self, k: int) -> tuple[str, ...]:
+        """The reuse methods that have a reward model at target budget ``k``: all of them, except at ``k = 0``
+        (zero-shot), where the untrained ones (scratch) have nothing to offer and are skipped."""
+        return self.pretrained_methods if k == 0 else self.reuse_methods
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field plus ``config_version``."""
@@ -414,5 +296,5 @@ def field_docs() -> dict[str, str]:
 
 __all__ = [
     "ALGOS", "BACKENDS", "CONFIG_VERSION", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES", "METHODS", "ORACLE_METHODS",
-    "PROFILES", "REUSE_METHODS", "BenchConfig", "field_docs", "get_profile",
+    "PROFILES", "REUSE_METHODS", "UNTRAINED_METHODS", "BenchConfig", "field_docs", "get_profile",
 ]

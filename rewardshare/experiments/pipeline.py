@@ -5,7 +5,8 @@
 - ``source``: :func:`~rewardshare.feedback.collect_transitions` (or ``collect_preferences``) on the source tasks;
 - ``prep/<method>``: build the reuse method (:func:`make_method`), pre-train it on the source feedback, choose its
   adaptation budget per k with :func:`~rewardshare.rewardmodels.reuse.select_budget` on the validation tasks (EPIC to
-  the teacher as the score), then adapt it to every held-out task x seed x k and save the adapted reward model;
+  the teacher as the score), then adapt it to every held-out task x seed x k and save the adapted reward model
+  (at ``k = 0``, zero-shot, the method's start model for the task, unadapted; scratch has no ``k = 0`` model);
 - ``run``: :func:`~rewardshare.agents.train_agent` on the adapted model (or the ``"true"`` / ``"teacher"`` oracle),
   evaluated on the true reward.
 
@@ -20,7 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.config import BenchConfig
+from rewardshare.experiments.names import UNTRAINED_METHODS
 from rewardshare.experiments.runner import stable_seed, task_split
 from rewardshare.experiments.store import ResultStore
 
@@ -145,9 +148,27 @@ def _run_source(config: BenchConfig, store: ResultStore) -> None:
                                       "seconds": time.perf_counter() - t0})
 
 
+def _zero_shot(method: Any, name: str, task: Any) -> Any:
+    """The method's start model for ``task`` (no target feedback, no adaptation), stamped like an adapted one.
+
+    Raises:
+        InvalidArgumentError: For a method that cannot predict without feedback (scratch's start model is an
+            untrained network); :func:`~rewardshare.experiments.runner.plan` never asks for one.
+    """
+    from rewardshare.rewardmodels.reuse import NO_ADAPTATION
+
+    if name in UNTRAINED_METHODS:
+        raise InvalidArgumentError(f"k=0 with method={name!r} is not allowed: {name} cannot predict zero-shot (its "
+                                   "start model is untrained); use k >= 1 or a pre-trained method")
+    model = method.start_model(task)
+    model.metadata["reuse"] = {"method": getattr(method, "name", name), "budget": NO_ADAPTATION.to_dict(),
+                               "n_target_items": 0, "config": method.config()}
+    return model
+
+
 def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -> None:
     from rewardshare.feedback import load_dataset
-    from rewardshare.rewardmodels.reuse import AdaptationBudget
+    from rewardshare.rewardmodels.reuse import NO_ADAPTATION, AdaptationBudget
 
     name = params["method"]
     split = task_split(config)
@@ -164,6 +185,9 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
     pools: list[tuple[Any, Any]] | None = None
     budgets: dict[int, Any] = {}
     for k in config.ks:
+        if k == 0:  # zero-shot: nothing to adapt, so nothing to choose
+            budgets[k] = NO_ADAPTATION
+            continue
         path = store.adapt_path(name, k)
         if store.done(path):
             sel = store.read(path)["selection"]
@@ -184,12 +208,17 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
             continue
         t1 = time.perf_counter()
         task = by_id[task_id]
-        data = collect_feedback(config, task, k, stable_seed("target", task_id, k, seed))
-        start = method.start_model(task)
-        before = _epic(start, task, teachers[task_id])
-        model = method.adapt(objective(data), budgets[k], task)
-        after = _epic(model, task, teachers[task_id])
-        model.save(store.target_model_dir(name, k, task_id, seed),
+        if k == 0:
+            model = _zero_shot(method, name, task)
+            before = after = _epic(model, task, teachers[task_id])
+        else:
+            data = collect_feedback(config, task, k, stable_seed("target", task_id, k, seed))
+            before = _epic(method.start_model(task), task, teachers[task_id])
+            model = method.adapt(objective(data), budgets[k], task)
+            after = _epic(model, task, teachers[task_id])
+        # overwrite: a unit interrupted after saving this model but before writing its result file redoes the
+        # target (same seeds, same model) and must be able to save it again
+        model.save(store.target_model_dir(name, k, task_id, seed), overwrite=True,
                    metadata={"method": name, "tasks": [task_id], "seed": seed,
                              "feedback": {"kind": config.feedback, "n_items": k},
                              "benchmark_config_hash": config.config_hash()})

@@ -144,17 +144,21 @@ def aggregate(
         ``{"runs": [...], "epic": [...]}``: per (algo, method, k) the IQM [CI] of final success, AUC and
         steps-to-threshold, the fraction of runs that reached the threshold, the speedup over scratch and the
         probability of improvement over scratch (both ``None`` for scratch itself or without paired scratch runs);
-        oracles (``k = 0``) are compared with scratch at every agent k. Per (method, k) the IQM [CI] of EPIC.
+        oracles and zero-shot runs (both ``k = 0``) are compared with scratch at every positive agent k
+        (``scratch_k``). Per (method, k) the IQM [CI] of EPIC.
     """
     by: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by[(r["algo"], r["method"], r["k"])].append(r)
     order = {m: i for i, m in enumerate(config.methods)}
     aorder = {a: i for i, a in enumerate(config.algos)}
+    agent_ks = tuple(k for k in config.rl_ks if k > 0)
     entries = []
     for (algo, method, k), rs in sorted(by.items(), key=lambda kv: (aorder.get(kv[0][0], 99), order.get(kv[0][1], 99),
                                                                     kv[0][2])):
-        compare_ks = (config.rl_ks or (0,)) if method in ORACLE_METHODS else (k,)
+        # rewards that need no target feedback (oracles, zero-shot models) are compared with scratch at every
+        # agent k where scratch ran (scratch has no k = 0 runs)
+        compare_ks = (agent_ks or (0,)) if method in ORACLE_METHODS or k == 0 else (k,)
         for ck in compare_ks:
             e: dict[str, Any] = {
                 "algo": algo, "method": method, "k": k, "scratch_k": ck, "n": len(rs),
@@ -187,6 +191,16 @@ def aggregate(
             "epic_unadapted": _est(_group_by_task(rs, "epic_unadapted"), n_boot, seed),
         })
     return {"runs": entries, "epic": epic_entries}
+
+
+def _k_label(e: dict[str, Any]) -> str:
+    """The report's k column: the method's budget, and for rewards that need no target feedback (oracles,
+    zero-shot) the scratch budget they are compared with."""
+    if e["method"] in ORACLE_METHODS:
+        return f"– (vs scratch k={e['scratch_k']})"
+    if e["k"] == 0:
+        return f"0 (zero-shot, vs scratch k={e['scratch_k']})"
+    return str(e["k"])
 
 
 def _fmt(e: dict[str, float] | None, digits: int = 2, scale: float = 1.0) -> str:
@@ -233,7 +247,8 @@ def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, pat
                 ax.plot(grid, mid, style, color=colors(mi % 10), label=method, lw=1.6)
                 ax.fill_between(grid, lo, hi, color=colors(mi % 10), alpha=0.15, lw=0)
             ax.axhline(config.success_threshold, color="grey", lw=0.8, ls=":")
-            ax.set_title(f"{algo.upper()}, k = {k} target items" if config.reuse_methods else algo.upper())
+            zero = " (zero-shot)" if k == 0 else ""
+            ax.set_title(f"{algo.upper()}, k = {k} target items{zero}" if config.reuse_methods else algo.upper())
             ax.set_xlabel("env steps")
             ax.set_ylim(-0.02, 1.02)
             if j == 0:
@@ -250,7 +265,8 @@ def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, pat
 
 
 def plot_speedup(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
-    """Speedup over scratch (steps-to-threshold ratio, IQM, 95% CI) per method; a panel per algorithm."""
+    """Speedup over scratch (steps-to-threshold ratio, IQM, 95% CI) per method; a panel per algorithm, a colour per
+    scratch budget k (a method at k is compared with scratch at k; oracles and zero-shot runs with every k)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,17 +274,22 @@ def plot_speedup(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
     import matplotlib.ticker
 
     algos = list(config.algos)
-    fig, axes = plt.subplots(1, len(algos), figsize=(5.2 * len(algos), 3.6), squeeze=False)
-    ks = list(config.rl_ks)
+    ks = [k for k in config.rl_ks if k > 0]  # the scratch budgets compared with (scratch has no k = 0 runs)
+    # one row per method, and one more per pre-trained method run zero-shot (k = 0 among the agent ks)
+    rows = [(m, False) for m in config.methods if m != "scratch" and (m not in config.reuse_methods or ks)]
+    if 0 in config.rl_ks:
+        rows += [(m, True) for m in config.pretrained_methods]
+    names = [f"{m} (zero-shot)" if zero else m for m, zero in rows]
+    fig, axes = plt.subplots(1, len(algos), figsize=(6.4 * len(algos), max(3.6, 1.6 + 0.3 * len(rows))),
+                             squeeze=False)
     for j, algo in enumerate(algos):
         ax = axes[0][j]
-        methods = [m for m in config.methods if m != "scratch"]
         labelled: set[int] = set()
         for ki, k in enumerate(ks):
             color = plt.get_cmap("tab10")(ki % 10)
-            for mi, m in enumerate(methods):
+            for mi, (m, zero) in enumerate(rows):
                 e = next((e for e in agg["runs"] if e["algo"] == algo and e["method"] == m and e["scratch_k"] == k
-                          and e["speedup"]), None)
+                          and (e["k"] == 0 and m not in ORACLE_METHODS) == zero and e["speedup"]), None)
                 if e is None:
                     continue
                 sp = e["speedup"]
@@ -277,15 +298,15 @@ def plot_speedup(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
                 exact = e["reached"] == 1.0 and e["scratch_reached"] == 1.0
                 err = [[max(sp["value"] - sp["low"], 0)], [max(sp["high"] - sp["value"], 0)]]
                 ax.errorbar([sp["value"]], [y], xerr=err, fmt="o", capsize=3, color=color,
-                            mfc=color if exact else "white", label=None if k in labelled else f"k = {k}")
+                            mfc=color if exact else "white", label=None if k in labelled else f"scratch k = {k}")
                 labelled.add(k)
         ax.axvline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_yticks(range(len(methods)))
-        ax.set_yticklabels(methods)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names)
         ax.invert_yaxis()
         ax.set_title(f"{algo.upper()}: speedup over scratch")
         ax.set_xlabel(f"scratch steps / method steps to {config.success_threshold:g} success\n"
@@ -316,7 +337,10 @@ def plot_epic_vs_k(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path
         ax.plot(ks, v, "o-", color=colors(mi % 10), label=m)
         ax.fill_between(ks, [e["epic"]["low"] for e in es], [e["epic"]["high"] for e in es], color=colors(mi % 10),
                         alpha=0.15, lw=0)
-    ax.set_xscale("log", base=2)
+    if 0 in config.ks:  # zero-shot sits at k = 0, which a log axis cannot show: linear up to 1, log beyond
+        ax.set_xscale("symlog", base=2, linthresh=1)
+    else:
+        ax.set_xscale("log", base=2)
     ax.set_xticks(list(config.ks), [str(k) for k in config.ks])
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("target feedback items k")
@@ -351,9 +375,10 @@ def _verdicts(agg: dict[str, Any]) -> list[str]:
             what = f"not distinguishable from scratch ({e['reached']:.0%} of its runs reached the threshold)"
         why = ""
         if e["epic"] is not None and e["k"] in best_epic:
-            why = (f"; its adapted reward model is at EPIC {e['epic']['value']:.3f} from the teacher (best method at "
-                   f"this k: {best_epic[e['k']]:.3f})")
-        lines.append(f"- {e['algo'].upper()} {e['method']} (k = {e['k']}): speedup {_fmt(sp)} — {what}{why}.")
+            why = (f"; its {'adapted' if e['k'] else 'zero-shot'} reward model is at EPIC {e['epic']['value']:.3f} "
+                   f"from the teacher (best method at this k: {best_epic[e['k']]:.3f})")
+        vs = f", zero-shot, vs scratch k = {e['scratch_k']}" if e["k"] == 0 else ""
+        lines.append(f"- {e['algo'].upper()} {e['method']} (k = {e['k']}{vs}): speedup {_fmt(sp)} — {what}{why}.")
     return lines
 
 
@@ -385,13 +410,16 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
         f"Steps to {thr:g} success are censored at the budget ({config.total_timesteps}) for runs that never reach "
         "it (column *reached*); a speedup involving censored runs is a bound, not a measurement. "
         "*P(improve)* = probability that the method's success AUC beats scratch's on the same task.",
+        *(["k = 0 is zero-shot: the pre-trained method's model with no target feedback and no adaptation, compared "
+           "with scratch at every agent k; scratch cannot predict without feedback, so it has no k = 0 runs."]
+          if 0 in config.ks else []),
         "",
         "| algo | method | k | final success | success AUC | steps to threshold | reached | speedup vs scratch "
         "| P(improve) | EPIC |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for e in agg["runs"]:
-        k = f"{e['k']}" if e["method"] not in ORACLE_METHODS else f"– (vs scratch k={e['scratch_k']})"
+        k = _k_label(e)
         lines.append(
             f"| {e['algo']} | {e['method']} | {k} | {_fmt(e['final_success'])} | {_fmt(e['auc'])} | "
             f"{_fmt(e['steps_to_threshold'], 0)} | {e['reached']:.0%} | {_fmt(e['speedup'])} | "
@@ -473,7 +501,7 @@ def summary_rows(agg: dict[str, Any]) -> list[dict[str, str]]:
         sp = e["speedup"]
         rows.append({
             "algo": e["algo"], "method": e["method"],
-            "k": str(e["k"]) if e["method"] not in ORACLE_METHODS else "-",
+            "k": "-" if e["method"] in ORACLE_METHODS else f"0 (vs {e['scratch_k']})" if e["k"] == 0 else str(e["k"]),
             "success": v(e["final_success"], 2), "steps": v(e["steps_to_threshold"], 0),
             "hit": f"{e['reached']:.0%}",
             "speedup [CI]": "-" if sp is None else f"{sp['value']:.2f} [{sp['low']:.2f},{sp['high']:.2f}]",

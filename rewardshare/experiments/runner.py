@@ -7,7 +7,9 @@ A sweep is a small DAG of units (see :mod:`rewardshare.experiments.store` for wh
    adaptation settings for every k on the *validation* tasks, then for every held-out task x seed x k collect the
    k target items, adapt, save the adapted reward model and measure its EPIC distance to the teacher. One process
    does all of it, so a pre-trained method never has to be serialised between processes; each adapted model and
-   each selection is written as it finishes, so an interrupted unit resumes without redoing them;
+   each selection is written as it finishes, so an interrupted unit resumes without redoing them. At ``k = 0``
+   (zero-shot) there is nothing to collect, choose or adapt: the method's start model for the task is saved as is,
+   and scratch, which cannot predict without feedback, has no k = 0 model;
 3. ``run/<algo>/<method>/k<k>/<task>/s<seed>``: train the agent on the adapted reward (or an oracle reward) and
    record its true-reward learning curve.
 
@@ -32,7 +34,8 @@ import numpy as np
 
 from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.backends import make_backend
-from rewardshare.experiments.config import BACKENDS, BenchConfig
+from rewardshare.experiments.config import BenchConfig
+from rewardshare.experiments.names import BACKENDS
 from rewardshare.experiments.store import ResultStore, atomic_write_json, slug
 
 DEFAULT_EXECUTOR = "rewardshare.experiments.pipeline:execute_unit"
@@ -154,7 +157,8 @@ def plan(config: BenchConfig, root: str | os.PathLike[str]) -> list[Unit]:
 
     Returns:
         The units. A ``prep`` unit's params list its ``targets`` (``{"k", "task_id", "seed"}`` for every k of
-        ``config.ks``); oracle runs use ``k = 0`` and need no feedback and no adaptation.
+        ``config.ks``, leaving out ``k = 0`` for scratch, which cannot predict zero-shot); oracle runs use ``k = 0``
+        and need no feedback and no adaptation, like the zero-shot runs of the pre-trained methods.
     """
     store = ResultStore(root, config)
     eval_tasks = [t.id for t in task_split(config)["eval"]]
@@ -162,8 +166,10 @@ def plan(config: BenchConfig, root: str | os.PathLike[str]) -> list[Unit]:
     pretrained = config.pretrained_methods
     if pretrained:
         units.append(Unit("source", "source", {}, str(store.source_path())))
-    targets = [{"k": k, "task_id": tid, "seed": s} for k in config.ks for tid in eval_tasks for s in config.seeds]
     for m in config.reuse_methods:
+        # at k = 0 (zero-shot) only the methods that can predict without feedback have a model (not scratch)
+        targets = [{"k": k, "task_id": tid, "seed": s} for k in config.ks if m in config.methods_at(k)
+                   for tid in eval_tasks for s in config.seeds]
         units.append(Unit(f"prep/{m}", "prep", {"method": m, "targets": targets}, str(store.prep_path(m)),
                           ("source",) if m in pretrained else ()))
     # seeds outermost: a partial sweep then holds complete (method x task) comparisons for the early seeds
@@ -171,7 +177,8 @@ def plan(config: BenchConfig, root: str | os.PathLike[str]) -> list[Unit]:
         for tid in eval_tasks:
             for algo in config.algos:
                 for m in config.methods:
-                    for k in (config.rl_ks if m in config.reuse_methods else (0,)):
+                    ks = [k for k in config.rl_ks if m in config.methods_at(k)] if m in config.reuse_methods else [0]
+                    for k in ks:
                         deps = (f"prep/{m}",) if m in config.reuse_methods else ()
                         p = {"algo": algo, "method": m, "k": k, "task_id": tid, "seed": s}
                         units.append(Unit(f"run/{algo}/{m}/k{k}/{slug(tid)}/s{s}", "run", p,
