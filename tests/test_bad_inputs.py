@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rewardshare.agents import LearningCurve
 from rewardshare.artifacts import seal
 from rewardshare.cli import app
 from rewardshare.envs import TaskFamily
@@ -104,6 +105,14 @@ def make_workspace(ws: Path) -> Path:
     with open(ws / "edited.npz", "wb") as fh:
         np.savez_compressed(fh, **edited)
     ResultStore(ws / "results", get_profile("smoke", seeds=(0, 1))).init()
+    curve = LearningCurve(metadata={"algo": "ppo", "seed": 0})
+    for t in (0, 256):
+        curve.append(timesteps=t, success_rate=t / 256, true_return=0.5, true_return_std=0.0, learned_return=1.0,
+                     episode_length=9.0, wall_time=0.1)
+    future = curve.save(ws / "future_curve.json")
+    future.write_text(future.read_text().replace('"format_version": 2', '"format_version": 99'))
+    edited_curve = curve.save(ws / "edited_curve.csv")
+    edited_curve.write_text(edited_curve.read_text().replace("\n256,1.0,", "\n256,0.5,"))
     return ws
 
 
@@ -212,6 +221,12 @@ CASES: list[Case] = [
          r"total_timesteps='abc' is not allowed: use an int"),
     Case("bench --set: more held-out tasks than the family has", (*BENCH, "--set", "n_eval_tasks=50"),
          r"n_eval_tasks=50 is not allowed: family 'open-5x5/all' has \d+ held-out tasks"),
+    Case("bench --set: a negative target budget k", (*BENCH, "--set", "ks=[-4,4]"),
+         r"ks=\(-4, 4\) is not allowed: use ints >= 0 \(0 = zero-shot: no target feedback\)"),
+    Case("bench --set: zero-shot (k=0) with scratch as the only reuse method",
+         (*BENCH, "--set", "ks=[0,4]", "--set", 'methods=["scratch","true"]'),
+         r"ks=\(0, 4\) is not allowed with methods=\('scratch', 'true'\): k=0 \(zero-shot\) needs a pre-trained "
+         r"reuse method, and 'scratch' cannot predict without target feedback"),
     Case("bench: results directory of another config", ("bench", "--profile", "smoke", "--no-progress", "--out",
                                                         "{ws}/results"),
          r"holds results of another config .* differs in 1 field\(s\): seeds: \[0, 1\] there, \[0\] requested.* To "
@@ -246,6 +261,13 @@ LIB_CASES: list[LibCase] = [
     LibCase("ModelStore.put: name with a separator", "ModelStore('store').put(model, 'a/b')",
             lambda ws: ModelStore(ws / "store").put(load_model(ws / "model"), "a/b"), InvalidArgumentError,
             r"name='a/b' is not allowed"),
+    LibCase("LearningCurve.load: future format version", "LearningCurve.load('future_curve.json')",
+            lambda ws: LearningCurve.load(ws / "future_curve.json"), IncompatibleArtifactError,
+            r"learning curve format version 99 \(written by rewardshare .*\) is newer than this rewardshare .* reads "
+            r"\(format version 2\)"),
+    LibCase("LearningCurve.load: a value edited after saving", "LearningCurve.load('edited_curve.csv')",
+            lambda ws: LearningCurve.load(ws / "edited_curve.csv"), CorruptArtifactError,
+            r"the columns' checksum does not match the header .*: the values were edited or damaged"),
     LibCase("get_profile: unknown layout", "get_profile('smoke', layout='spiral')",
             lambda ws: get_profile("smoke", layout="spiral"), InvalidArgumentError, r"layout='spiral' is not allowed"),
 ]

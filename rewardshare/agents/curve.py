@@ -1,4 +1,12 @@
-"""``LearningCurve``: an agent's progress on the *true* reward, saved as JSON or CSV with its provenance."""
+"""``LearningCurve``: an agent's progress on the *true* reward, saved as JSON or CSV on the artifact layer.
+
+A saved curve carries the artifact header of :mod:`rewardshare.artifacts` (format ``rewardshare.learning_curve``,
+version :data:`CURVE_FORMAT_VERSION`, kind, software versions, the curve's metadata as provenance), sealed by a
+checksum; the header also records the number of evaluations and the SHA-256 of the column values, so an edited or
+truncated curve is refused with the reason, and a curve of a newer format with both version numbers. In a JSON file
+the header's keys sit beside ``"columns"``; a CSV file starts with one ``# {header}`` line. Version 1 files
+(rewardshare 0.1: no checksums, metadata under ``"metadata"``) are still read.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +21,27 @@ from typing import Any
 import numpy as np
 
 from rewardshare._atomic import atomic_write_json, atomic_write_text
-from rewardshare._version import __version__
+from rewardshare.artifacts import (
+    MAX_JSON_BYTES,
+    ArtifactFormat,
+    canonical_json,
+    check_seal,
+    read_limited,
+    seal,
+    sha256_hex,
+)
+from rewardshare.errors import (
+    ArtifactError,
+    CorruptArtifactError,
+    IncompatibleArtifactError,
+    InvalidArgumentError,
+)
 
 CURVE_FORMAT = "rewardshare.learning_curve"
-CURVE_FORMAT_VERSION = 1
+CURVE_FORMAT_VERSION = 2
+CURVE_KIND = "learning_curve"
+#: The learning-curve artifact: version 2 is sealed; version 1 (rewardshare 0.1) is still read.
+FORMAT = ArtifactFormat(CURVE_FORMAT, CURVE_FORMAT_VERSION, oldest=1, label="learning curve")
 #: The per-evaluation columns, in file order.
 COLUMNS: tuple[str, ...] = (
     "timesteps", "success_rate", "true_return", "true_return_std", "learned_return", "episode_length", "wall_time",
@@ -24,9 +49,9 @@ COLUMNS: tuple[str, ...] = (
 #: Columns that depend on the machine's speed rather than on the run (excluded by :meth:`LearningCurve.same_values`).
 TIMING_COLUMNS: tuple[str, ...] = ("wall_time",)
 
-
-class CurveFormatError(ValueError):
-    """A file is not a learning curve of a supported format version."""
+#: What rewardshare 0.1 raised for a bad curve file: now another name of :class:`~rewardshare.errors.ArtifactError`,
+#: so ``except CurveFormatError`` still catches every problem of a curve file (incompatible or corrupt).
+CurveFormatError = ArtifactError
 
 
 def _json_float(x: float) -> float | None:
@@ -102,23 +127,31 @@ class LearningCurve:
         )
 
     # -- persistence ----------------------------------------------------------------------------------------------
-    def _header(self) -> dict[str, Any]:
-        return {
-            "format": CURVE_FORMAT, "format_version": CURVE_FORMAT_VERSION,
-            "rewardshare_version": __version__, "metadata": self.metadata,
-        }
+    def _columns(self) -> dict[str, list[Any]]:
+        """The columns as JSON holds them (NaN as ``null``): what the checksum is taken over."""
+        return {c: [_json_float(v) for v in getattr(self, c)] for c in COLUMNS}
+
+    def header(self) -> dict[str, Any]:
+        """The sealed artifact header (:mod:`rewardshare.artifacts`): format, version, kind, software versions,
+        provenance (:attr:`metadata`), the number of evaluations and the SHA-256 of the columns.
+
+        Raises:
+            NotJSONError: If :attr:`metadata` is not JSON-serialisable (NaN included).
+        """
+        digest = sha256_hex(canonical_json(self._columns()))
+        return seal(FORMAT.header(CURVE_KIND, self.metadata, n_evaluations=len(self), columns_sha256=digest))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the header (format, version, metadata) and the columns (NaN as ``null``)."""
-        cols = {c: [_json_float(v) for v in getattr(self, c)] for c in COLUMNS}
-        return {**self._header(), "columns": cols}
+        """JSON-ready: the sealed header and the columns (NaN as ``null``)."""
+        return {**self.header(), "columns": self._columns()}
 
     def save(self, path: str | Path) -> Path:
-        """Write the curve atomically: ``.json`` (header + columns) or ``.csv`` (a ``#`` header line with the JSON
-        header, then one row per evaluation).
+        """Write the curve atomically: ``.json`` (header + columns) or ``.csv`` (a ``#`` line with the JSON header,
+        then one row per evaluation).
 
         Raises:
             ValueError: On another file suffix.
+            NotJSONError: If :attr:`metadata` is not JSON-serialisable (nothing is written).
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -126,80 +159,110 @@ class LearningCurve:
             atomic_write_json(path, self.to_dict(), allow_nan=False)
         elif suffix == ".csv":
             buf = io.StringIO()
-            buf.write("# " + json.dumps(self._header(), allow_nan=False) + "\n")
+            buf.write("# " + json.dumps(self.header(), allow_nan=False) + "\n")
             writer = csv.writer(buf, lineterminator="\n")
             writer.writerow(COLUMNS)
             for i in range(len(self)):
                 writer.writerow([repr(getattr(self, c)[i]) for c in COLUMNS])
             atomic_write_text(path, buf.getvalue())
         else:
-            raise ValueError(f"path={str(path)!r} is not allowed: use a .json or .csv file name")
+            raise InvalidArgumentError(f"path={str(path)!r} is not allowed: use a .json or .csv file name")
         return path
 
-    @classmethod
-    def _check_header(cls, header: Any, path: Path) -> dict[str, Any]:
-        if not isinstance(header, dict) or header.get("format") != CURVE_FORMAT:
-            raise CurveFormatError(f"{path}: not a rewardshare learning curve (no format={CURVE_FORMAT!r} header)")
-        version = header.get("format_version")
-        if version != CURVE_FORMAT_VERSION:
-            raise CurveFormatError(
-                f"{path}: learning curve format_version={version!r}; this rewardshare ({__version__}) reads version "
-                f"{CURVE_FORMAT_VERSION}"
-            )
-        meta = header.get("metadata", {})
+    @staticmethod
+    def _check_header(header: Any, path: object) -> tuple[int, dict[str, Any]]:
+        """The header's format version and provenance, after the format, version, kind and seal checks."""
+        version = FORMAT.check(header, path)
+        if version >= 2:
+            if header.get("kind") != CURVE_KIND:
+                raise IncompatibleArtifactError(f"{path}: holds a {header.get('kind')!r}, not a {CURVE_KIND!r}")
+            check_seal(header, path)
+        meta = header.get("provenance" if version >= 2 else "metadata", {})
         if not isinstance(meta, dict):
-            raise CurveFormatError(f"{path}: metadata must be a JSON object")
-        return meta
+            raise CorruptArtifactError(f"{path}: the curve's metadata is not a JSON object")
+        return version, meta
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], path: str | Path = "<dict>") -> LearningCurve:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            CurveFormatError: If the format or version is not supported, or columns are missing.
-        """
-        meta = cls._check_header(data, Path(path))
-        cols = data.get("columns")
-        if not isinstance(cols, dict) or set(cols) != set(COLUMNS):
-            raise CurveFormatError(f"{path}: the columns must be exactly {COLUMNS}")
-        values = {c: [math.nan if v is None else v for v in cols[c]] for c in COLUMNS}
-        values["timesteps"] = [int(v) for v in values["timesteps"]]
+    def _build(cls, values: dict[str, list[Any]], header: dict[str, Any], version: int, meta: dict[str, Any],
+               path: object) -> LearningCurve:
+        """The curve from parsed column values, after the row count and column checksum checks (version 2)."""
         try:
-            return cls(**values, metadata=meta)
-        except ValueError as err:
-            raise CurveFormatError(f"{path}: {err}") from err
+            values = {c: [math.nan if v is None else float(v) for v in values[c]] for c in COLUMNS}
+            if not all(math.isfinite(t) and t == int(t) for t in values["timesteps"]):
+                raise ValueError("timesteps must be whole numbers")
+            curve = cls(**{**values, "timesteps": [int(t) for t in values["timesteps"]]}, metadata=meta)
+        except (TypeError, ValueError) as err:
+            raise CorruptArtifactError(f"{path}: the columns are damaged ({err})") from err
+        if version >= 2:
+            if header.get("n_evaluations") != len(curve):
+                raise CorruptArtifactError(f"{path}: {len(curve)} evaluations, but {header.get('n_evaluations')!r} "
+                                           "were saved: the file is truncated or was edited")
+            digest = sha256_hex(canonical_json(curve._columns()))
+            if header.get("columns_sha256") != digest:
+                raise CorruptArtifactError(f"{path}: the columns' checksum does not match the header "
+                                           f"({digest[:12]}... vs {str(header.get('columns_sha256'))[:12]}...): the "
+                                           "values were edited or damaged after the curve was saved")
+        return curve
 
     @classmethod
-    def load(cls, path: str | Path) -> LearningCurve:
-        """Read a curve written by :meth:`save` (``.json`` or ``.csv``).
+    def from_dict(cls, data: Any, path: str | Path = "<dict>") -> LearningCurve:
+        """Inverse of :meth:`to_dict` (also reads version 1, rewardshare 0.1's unsealed layout).
 
         Raises:
-            CurveFormatError: If the file is not a learning curve of a supported version.
+            IncompatibleArtifactError: Not a learning curve, or a format version newer than this package reads (the
+                message gives both version numbers).
+            CorruptArtifactError: A header, column or checksum that does not match (edited or damaged).
+        """
+        header = {k: v for k, v in data.items() if k != "columns"} if isinstance(data, dict) else data
+        version, meta = cls._check_header(header, path)
+        cols = data.get("columns")
+        if not isinstance(cols, dict) or set(cols) != set(COLUMNS) or not all(isinstance(v, list)
+                                                                              for v in cols.values()):
+            raise CorruptArtifactError(f"{path}: the columns must be exactly {COLUMNS}, each a list")
+        return cls._build(cols, header, version, meta, path)
+
+    @classmethod
+    def load(cls, path: str | Path, max_bytes: int = MAX_JSON_BYTES) -> LearningCurve:
+        """Read a curve written by :meth:`save` (``.json`` or ``.csv``; version 1 files of rewardshare 0.1 too).
+
+        Args:
+            path: The file.
+            max_bytes: Largest file accepted (checked before it is read).
+
+        Raises:
             FileNotFoundError: If the file does not exist.
+            IncompatibleArtifactError: Not a learning curve, or a format version newer than this package reads (the
+                message gives both version numbers).
+            CorruptArtifactError: Not valid JSON/CSV, over ``max_bytes``, or a header, column or checksum that does
+                not match (the message says which).
         """
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".csv":
-            first, _, rest = text.partition("\n")
-            if not first.startswith("# "):
-                raise CurveFormatError(f"{path}: not a rewardshare learning curve (no '# ' header line)")
-            try:
-                header = json.loads(first[2:])
-            except json.JSONDecodeError as err:
-                raise CurveFormatError(f"{path}: the header line is not JSON ({err})") from err
-            meta = cls._check_header(header, path)
-            rows = list(csv.reader(io.StringIO(rest)))
-            if not rows or tuple(rows[0]) != COLUMNS:
-                raise CurveFormatError(f"{path}: the CSV columns must be exactly {COLUMNS}")
-            values: dict[str, list] = {c: [] for c in COLUMNS}
-            for row in rows[1:]:
-                if len(row) != len(COLUMNS):
-                    raise CurveFormatError(f"{path}: a row has {len(row)} fields, expected {len(COLUMNS)}")
-                for c, v in zip(COLUMNS, row, strict=True):
-                    values[c].append(int(v) if c == "timesteps" else float(v))
-            return cls(**values, metadata=meta)
+        raw = read_limited(path, max_bytes, "learning curve")
         try:
-            data = json.loads(text)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CorruptArtifactError(f"{path}: not a text file ({err})") from err
+        if path.suffix.lower() != ".csv":
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise CorruptArtifactError(f"{path}: not JSON ({err})") from err
+            return cls.from_dict(data, path)
+        first, _, rest = text.partition("\n")
+        if not first.startswith("# "):
+            raise IncompatibleArtifactError(f"{path}: not a rewardshare learning curve (no '# ' header line)")
+        try:
+            header = json.loads(first[2:])
         except json.JSONDecodeError as err:
-            raise CurveFormatError(f"{path}: not JSON ({err})") from err
-        return cls.from_dict(data, path)
+            raise CorruptArtifactError(f"{path}: the header line is not JSON ({err})") from err
+        version, meta = cls._check_header(header, path)
+        rows = list(csv.reader(io.StringIO(rest)))
+        if not rows or tuple(rows[0]) != COLUMNS:
+            raise CorruptArtifactError(f"{path}: the CSV columns must be exactly {COLUMNS}")
+        values: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+        for i, row in enumerate(rows[1:], start=3):
+            if len(row) != len(COLUMNS):
+                raise CorruptArtifactError(f"{path}: line {i} has {len(row)} fields, expected {len(COLUMNS)}")
+            for c, v in zip(COLUMNS, row, strict=True):
+                values[c].append(v)
+        return cls._build(values, header, version, meta, path)
