@@ -6,14 +6,14 @@ Architecture::
     R = head(trunk(x))            # trunk: Linear+activation blocks, head: Linear(., 1)
 
 There is one inference path, :meth:`RewardModel.forward`; :meth:`RewardModel.predict` only converts numpy batches
-and calls it under ``torch.inference_mode``.
+and calls it under ``torch.inference_mode``. The network is built by :mod:`.model_layers`, the inputs are converted
+and checked by :mod:`.model_inputs`, and the files are written and read by :mod:`.serialization`.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,16 @@ from rewardshare.rewardmodels.featurizers import (
     space_to_dict,
     spaces_equal,
 )
+from rewardshare.rewardmodels.model_inputs import (
+    ArrayLike,
+    concat_features,
+    element_shape,
+    from_numpy,
+    input_dim,
+    space_str,
+    spaces_mismatch,
+)
+from rewardshare.rewardmodels.model_layers import ACTIVATIONS, build_mlp, check_architecture_args, init_rng
 from rewardshare.rewardmodels.serialization import (
     check_architecture,
     check_state,
@@ -39,58 +49,7 @@ from rewardshare.rewardmodels.serialization import (
     write_model,
 )
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU,
-}
 PARAMETER_GROUPS: tuple[str, ...] = ("all", "trunk", "head", "context", "head+context")
-ArrayLike = np.ndarray | Sequence[Any] | torch.Tensor
-
-
-def _space_str(space: spaces.Space) -> str:
-    if isinstance(space, spaces.Box):
-        low, high = space.low.min(), space.high.max()
-        return f"Box(shape={tuple(space.shape)}, dtype={np.dtype(space.dtype)}, low={low}, high={high})"
-    return repr(space)
-
-
-@contextmanager
-def _init_rng(seed: int | None) -> Iterator[None]:
-    """Weight initialisation inside the block draws from ``seed``, leaving torch's global CPU RNG state untouched;
-    with ``None`` it draws from (and advances) the global RNG, so two unseeded models differ."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
-
-
-def _on(x: ArrayLike, device: torch.device) -> torch.Tensor:
-    """``x`` as a tensor on ``device``; a tensor already there is returned as is (no dispatch at all)."""
-    if isinstance(x, torch.Tensor) and x.device == device:
-        return x
-    return torch.as_tensor(x, device=device)
-
-
-def _from_numpy(x: ArrayLike | None, integer: bool = False) -> torch.Tensor | None:
-    """:meth:`RewardModel.predict`'s input conversion: float arrays to float32, whole-number floats to int64 for a
-    Discrete action (``integer``); tensors pass through unchanged.
-
-    Raises:
-        TypeError: If ``integer`` and the array holds non-integer (or non-finite) floats.
-    """
-    if x is None or isinstance(x, torch.Tensor):
-        return x
-    arr = np.asarray(x)
-    if arr.dtype.kind == "f":
-        if integer:
-            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                raise TypeError(f"action has non-integer values (dtype {arr.dtype}): a Discrete action is an int")
-            arr = arr.astype(np.int64)
-        elif arr.dtype != np.float32:
-            arr = arr.astype(np.float32)
-    # shares the array's memory like torch.as_tensor, without its generic dispatch (about 1 us per call)
-    return torch.from_numpy(arr) if arr.dtype.kind in "fiub" else torch.as_tensor(arr)
 
 
 class RewardModel(nn.Module):
@@ -117,6 +76,8 @@ class RewardModel(nn.Module):
         head: ``nn.Linear(feature_dim, 1)``.
         input_dim: Size of the concatenated features fed to the trunk.
         feature_dim: Size of the trunk's output (``input_dim`` when there are no hidden layers).
+        obs_shape: Shape of one observation in a batch (``()`` for ``Discrete``); ``action_shape`` likewise.
+        discrete_action: Whether the action space is ``Discrete`` (actions are int64 indices).
 
     Raises:
         TypeError: If a space is neither ``Discrete`` nor ``Box``.
@@ -138,16 +99,10 @@ class RewardModel(nn.Module):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        hidden = tuple(hidden_sizes)
-        if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in hidden):
-            raise InvalidArgumentError(f"hidden_sizes={hidden_sizes!r} is not allowed: use a sequence of positive ints")
-        if isinstance(context_dim, bool) or not isinstance(context_dim, (int, np.integer)) or context_dim < 0:
-            raise InvalidArgumentError(f"context_dim={context_dim!r} is not allowed: use an int >= 0")
-        if activation not in ACTIVATIONS:
-            raise InvalidArgumentError(f"activation={activation!r} is not allowed: use one of {tuple(ACTIVATIONS)}")
+        hidden = check_architecture_args(hidden_sizes, context_dim, activation, learn_context)
         self.observation_space = observation_space
         self.action_space = action_space
-        self.hidden_sizes = tuple(int(h) for h in hidden)
+        self.hidden_sizes = hidden
         self.use_next_obs = bool(use_next_obs)
         self.use_done = bool(use_done)
         self.context_dim = int(context_dim)
@@ -158,39 +113,21 @@ class RewardModel(nn.Module):
         self.obs_featurizer: Featurizer = make_featurizer(observation_space, normalize=normalize_obs)
         # Actions are never rescaled: a Discrete action is one-hot, a Box action is used as is.
         self.action_featurizer: Featurizer = make_featurizer(action_space, normalize=False)
-        self._obs_shape = self._element_shape(observation_space)
-        self._action_shape = self._element_shape(action_space)
-        # fixed by the space; features() and predict() read it on every reward query
-        self._discrete_action = isinstance(action_space, spaces.Discrete)
-        self.input_dim = (
-            self.obs_featurizer.out_dim * (2 if self.use_next_obs else 1)
-            + self.action_featurizer.out_dim
-            + int(self.use_done)
-            + self.context_dim
-        )
-        with _init_rng(seed):
-            layers: list[nn.Module] = []
-            width = self.input_dim
-            for h in self.hidden_sizes:
-                layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
-                width = h
-            self.trunk = nn.Sequential(*layers)
-            self.feature_dim = width
-            self.head = nn.Linear(width, 1)
+        # fixed by the spaces; read on every reward query (features() and predict())
+        self.obs_shape: tuple[int, ...] = element_shape(observation_space)
+        self.action_shape: tuple[int, ...] = element_shape(action_space)
+        self.discrete_action = isinstance(action_space, spaces.Discrete)
+        self.input_dim = input_dim(self.obs_featurizer, self.action_featurizer, self.use_next_obs, self.use_done,
+                                   self.context_dim)
+        self.trunk, self.head, self.feature_dim = build_mlp(self.input_dim, self.hidden_sizes, activation, seed)
         self.context: torch.Tensor | None
         if self.context_dim:
             # from numpy, not torch.zeros: also works while building on the meta device (see load)
             self.set_context(np.zeros(self.context_dim, np.float32), learnable=bool(learn_context))
         else:
-            if learn_context:
-                raise InvalidArgumentError("learn_context=True needs context_dim > 0")
             self.context = None
 
-    # -- construction helpers ------------------------------------------------------------------------------------
-    @staticmethod
-    def _element_shape(space: spaces.Space) -> tuple[int, ...]:
-        return () if isinstance(space, spaces.Discrete) else tuple(int(s) for s in space.shape)
-
+    # -- context and parameter groups ------------------------------------------------------------------------------
     @property
     def learn_context(self) -> bool:
         """Whether the stored context is a learnable parameter."""
@@ -259,17 +196,10 @@ class RewardModel(nn.Module):
 
     def reset_head(self, seed: int | None = None) -> None:
         """Re-initialize the head (a new head on the existing trunk)."""
-        with _init_rng(seed):
+        with init_rng(seed):
             self.head.reset_parameters()
 
-    # -- inference -----------------------------------------------------------------------------------------------
-    def _check(self, name: str, x: torch.Tensor, shape: tuple[int, ...], batch: int | None) -> None:
-        if x.dim() == 1 + len(shape) and tuple(x.shape[1:]) == shape and (batch is None or x.shape[0] == batch):
-            return
-        dims = ["B" if batch is None else str(batch), *map(str, shape)]
-        want = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-        raise InvalidArgumentError(f"{name} has shape {tuple(x.shape)}: expected {want}")
-
+    # -- inference (input handling: rewardshare.rewardmodels.model_inputs) --------------------------------------------
     def features(
         self,
         obs: torch.Tensor,
@@ -279,42 +209,7 @@ class RewardModel(nn.Module):
         context: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The concatenated trunk input ``(B, input_dim)``; arguments as in :meth:`forward`."""
-        device = self.device
-        obs = _on(obs, device)
-        action = _on(action, device)
-        if action.dim() == 2 and self._discrete_action and action.shape[1] == 1:
-            action = action[:, 0]  # SB3 hands Discrete actions over as (B, 1)
-        self._check("obs", obs, self._obs_shape, None)
-        batch = obs.shape[0]
-        self._check("action", action, self._action_shape, batch)
-        if self._discrete_action and action.is_floating_point():
-            raise TypeError(f"action has dtype {action.dtype}: a Discrete action must be an integer tensor (int64)")
-        parts = [self.obs_featurizer(obs), self.action_featurizer(action)]
-        if self.use_next_obs:
-            if next_obs is None:
-                raise InvalidArgumentError("next_obs is required: this model was built with use_next_obs=True")
-            next_obs = _on(next_obs, device)
-            self._check("next_obs", next_obs, self._obs_shape, batch)
-            parts.append(self.obs_featurizer(next_obs))
-        dtype = parts[0].dtype
-        if self.use_done:
-            if done is None:
-                raise InvalidArgumentError("done is required: this model was built with use_done=True")
-            done = _on(done, device)
-            self._check("done", done, (), batch)
-            parts.append(done.to(dtype)[:, None])
-        if self.context_dim:
-            ctx = self.context if context is None else _on(context, device)
-            assert ctx is not None
-            if ctx.dim() == 1:
-                self._check("context", ctx[None], (self.context_dim,), 1)
-                ctx = ctx[None].expand(batch, -1)
-            else:
-                self._check("context", ctx, (self.context_dim,), batch)
-            parts.append(ctx.to(dtype))
-        elif context is not None:
-            raise InvalidArgumentError("context was given but this model has context_dim=0")
-        return torch.cat(parts, dim=1)
+        return concat_features(self, obs, action, next_obs, done, context)
 
     def embed(
         self,
@@ -371,13 +266,8 @@ class RewardModel(nn.Module):
         """
         # CPU tensors here; features() moves them to the model's device (one move, not two)
         with torch.inference_mode():
-            out = self.forward(
-                _from_numpy(obs),
-                _from_numpy(action, integer=self._discrete_action),
-                _from_numpy(next_obs),
-                _from_numpy(done),
-                _from_numpy(context),
-            )
+            out = self.forward(from_numpy(obs), from_numpy(action, integer=self.discrete_action),
+                               from_numpy(next_obs), from_numpy(done), from_numpy(context))
         # an inference tensor never requires grad (no detach() needed); .cpu() only when it is elsewhere
         out = out if out.device.type == "cpu" else out.cpu()
         return out.numpy().astype(np.float32, copy=False)
@@ -394,12 +284,7 @@ class RewardModel(nn.Module):
             ValueError: Naming both the model's spaces and the given ones.
         """
         if not self.fits_spaces(observation_space, action_space):
-            raise InvalidArgumentError(
-                "the reward model does not fit this env: the model reads observation_space="
-                f"{_space_str(self.observation_space)}, action_space={_space_str(self.action_space)}; the env has "
-                f"observation_space={_space_str(observation_space)}, action_space={_space_str(action_space)}. "
-                "Use a model trained on an env with the same spaces (same layout size and obs_mode)."
-            )
+            raise InvalidArgumentError(spaces_mismatch(self, observation_space, action_space))
 
     def config(self) -> dict[str, Any]:
         """A JSON-ready description of the architecture; :meth:`from_config` rebuilds the model from it."""
@@ -506,6 +391,9 @@ class RewardModel(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"obs={_space_str(self.observation_space)}, action={_space_str(self.action_space)}, "
+            f"obs={space_str(self.observation_space)}, action={space_str(self.action_space)}, "
             f"use_next_obs={self.use_next_obs}, use_done={self.use_done}, context_dim={self.context_dim}"
         )
+
+
+__all__ = ["ACTIVATIONS", "PARAMETER_GROUPS", "ArrayLike", "RewardModel"]
