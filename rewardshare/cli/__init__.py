@@ -7,7 +7,7 @@ allowed, and the exit code is 2 (nothing was run or written).
 
 from __future__ import annotations
 
-from rewardshare.cli import bench, collect, models, train  # noqa: F401  (each registers its commands on ``app``)
+from rewardshare.cli import bench, collect, models, train, train_reward  # noqa: F401  (each registers its commands)
 from rewardshare.cli._common import app, console
 
 __all__ = ["app", "console"]
