@@ -40,6 +40,7 @@ def _default_settings() -> dict[str, dict[str, Any]]:
         "meta_sgd": dict(_MAML),
         "map_prior": {"base": "meta_sgd", **_MAML, "prior_steps": 100, "max_prior_tasks": 24},
         "latent": {**_PRETRAIN, "embedding_dim": 8},
+        "cavia": {**_MAML, "inner_lr": 0.5, "support_size": [1, 256], "context_dim": 8},
     }
 
 
@@ -76,7 +77,7 @@ class FewShotConfig:
     feedback: tuple[str, ...] = FEEDBACK_KINDS
     """Feedback kinds to run, from ``labels``, ``preferences``, ``demonstrations``."""
     methods: tuple[str, ...] = ("scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml",
-                                "meta_sgd", "map_prior", "latent")
+                                "meta_sgd", "map_prior", "latent", "cavia")
     """Reuse methods (registry names) run on the first feedback kind; ``bayes_oracle`` is always added."""
     feedback_methods: tuple[str, ...] = ("scratch", "latent")
     """Methods also run on the other feedback kinds."""

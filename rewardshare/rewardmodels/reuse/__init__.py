@@ -36,9 +36,11 @@ from rewardshare.rewardmodels.reuse.maml import MAMLMethod
 from rewardshare.rewardmodels.reuse.maml_learner import MAML, MAMLConfig, MetaBatchSampler
 from rewardshare.rewardmodels.reuse.prior import GaussianPrior, MAPAdaptation, fit_gaussian_prior
 from rewardshare.rewardmodels.reuse.latent import LatentPosterior, LatentTask
+from rewardshare.rewardmodels.reuse.cavia import CAVIA, CAVIAMethod
 # isort: on
 
 __all__ = [
+    "CAVIA", "CAVIAMethod",
     "FREEZE_OPTIONS", "MAML", "NO_ADAPTATION", "AdaptationBudget", "BudgetSelection", "FunctionalModel",
     "GaussianPrior", "GoalConditioned", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod", "MAPAdaptation",
     "MetaBatchSampler", "Penalty", "PerTaskPretrained", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding",

@@ -15,10 +15,20 @@ and the meta-objective is the query loss of the adapted weights, averaged over t
 al. 2017): the meta-learner decides *which* weights move and how far in a few steps (a first prototype found
 goal-agnostic few-step MAML with a scalar rate plateaued). ``first_order=True`` treats ``grad L(theta_i^k; S_i)`` as a
 constant in the outer gradient (FOMAML). ``inner_params`` restricts the inner loop to some parameters (``"context"``
-alone gives CAVIA, Zintgraf et al. 2019).
+alone adapts a context vector, as CAVIA does; :mod:`.cavia` also keeps the context out of the outer loop).
+
+The support size ``n_S`` can be drawn anew for every meta-batch, log-uniformly over ``[low, high]``
+(``support_size=(low, high)``; :class:`MetaBatchSampler`), so that the initialisation is meta-trained for the whole
+range of feedback amounts it will be adapted with at test time (few-shot benchmarks use ``k`` from 1 to 256), not
+for one ``k``.
 
 The meta-loss is computed by one of two backends that give the same meta-gradient (:mod:`.maml_backends`:
 ``torch.func``, the default, or ``higher``).
+
+At test time (:meth:`MAML.adapt_many`) the model adapts with the inner loop's own update (plain gradient steps with
+the meta-learned rates, ``optimizer="sgd"``) or with Adam (``optimizer="adam"``, at ``lr_scale * adam_lr``), for as
+many steps as the adaptation budget says: with hundreds of target items the few inner steps meta-training optimised
+are far too few, and Adam's per-weight normalisation copes with the long run better than fixed rates.
 
 The loss is an :class:`~rewardshare.rewardmodels.objectives.Objective` (reward labels, preferences, T-REX, MaxEnt IRL):
 items stacked over tasks ``(T, n, ...)``, the objective's ``shared`` tensors passed along unchanged.
@@ -47,7 +57,7 @@ from rewardshare.rewardmodels.reuse.functional import (
     split_by_task,
     stack_items,
 )
-from rewardshare.rewardmodels.reuse.maml_backends import BACKENDS, DEFAULT_BACKEND, query_losses
+from rewardshare.rewardmodels.reuse.maml_backends import BACKENDS, DEFAULT_BACKEND, mean_query_loss
 from rewardshare.rewardmodels.training import train_mode
 
 
@@ -61,12 +71,16 @@ class MAMLConfig:
         first_order: Drop second-order terms (FOMAML).
         meta_sgd: Learn one inner learning rate per parameter entry (Meta-SGD).
         meta_batch_size: Tasks per meta-iteration.
-        support_size: Items per task in the support set (the few-shot ``k`` you expect to adapt with).
+        support_size: Items per task in the support set (the few-shot ``k`` you expect to adapt with), or a range
+            ``(low, high)`` from which every meta-batch draws its support size log-uniformly (capped by the items a
+            task has beyond its query set; see :class:`MetaBatchSampler`).
         query_size: Items per task in the query set, disjoint from the support set.
         outer_lr: Adam learning rate of the meta-parameters.
         iterations: Meta-iterations of :meth:`MAML.meta_train`.
         inner_params: Parameter names or prefixes (``"head"``, ``"context"``) the inner loop adapts; ``None``: all.
         backend: ``"func"`` or ``"higher"``.
+        adam_lr: Reference learning rate of test-time adaptation with ``optimizer="adam"`` (an adaptation budget's
+            ``lr`` multiplies it, as it multiplies the inner rates of ``optimizer="sgd"``).
     """
 
     inner_steps: int = 5
@@ -74,16 +88,19 @@ class MAMLConfig:
     first_order: bool = False
     meta_sgd: bool = False
     meta_batch_size: int = 8
-    support_size: int = 16
+    support_size: int | tuple[int, int] = 16
     query_size: int = 32
     outer_lr: float = 1e-3
     iterations: int = 500
     inner_params: tuple[str, ...] | None = None
     backend: str = DEFAULT_BACKEND
+    adam_lr: float = 1e-2
 
     def __post_init__(self) -> None:
         if self.inner_params is not None:
             self.inner_params = (self.inner_params,) if isinstance(self.inner_params, str) else tuple(self.inner_params)
+        if not isinstance(self.support_size, (int, np.integer)) or isinstance(self.support_size, bool):
+            self.support_size = check_support_range(self.support_size)
         for name, low in (
             ("inner_steps", 0),
             ("iterations", 0),
@@ -92,8 +109,14 @@ class MAMLConfig:
             ("query_size", 1),
         ):
             value = getattr(self, name)
+            if name == "support_size" and isinstance(value, tuple):
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name}={value!r} is not allowed: use an int >= {low}")
+        if isinstance(self.adam_lr, bool) or not isinstance(self.adam_lr, (int, float)) or not (
+            math.isfinite(self.adam_lr) and self.adam_lr > 0
+        ):
+            raise ValueError(f"adam_lr={self.adam_lr!r} is not allowed: use a finite float > 0")
         for name in ("inner_lr", "outer_lr"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -105,7 +128,27 @@ class MAMLConfig:
         """JSON-ready fields."""
         out = asdict(self)
         out["inner_params"] = None if self.inner_params is None else list(self.inner_params)
+        if isinstance(self.support_size, tuple):
+            out["support_size"] = list(self.support_size)
         return out
+
+
+def check_support_range(value: Any) -> tuple[int, int]:
+    """``value`` as a support-size range ``(low, high)`` with ``1 <= low <= high``.
+
+    Raises:
+        ValueError: If it is not a pair of such ints.
+    """
+    pair = tuple(value) if isinstance(value, (list, tuple)) else ()
+    if (
+        len(pair) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair)
+        or not 1 <= pair[0] <= pair[1]
+    ):
+        raise ValueError(
+            f"support_size={value!r} is not allowed: use an int >= 1 or a pair (low, high) with 1 <= low <= high"
+        )
+    return int(pair[0]), int(pair[1])
 
 
 def _lr_key(name: str) -> str:
@@ -178,7 +221,7 @@ class MAML(nn.Module):
         n_tasks = {int(v.shape[0]) for v in [*support.values(), *query.values()]}
         if len(n_tasks) != 1:
             raise ValueError(f"support and query disagree on the number of tasks (leading dims {sorted(n_tasks)})")
-        return query_losses(self, backend, support, query, loss_fn, dict(shared or {}), steps).mean()
+        return mean_query_loss(self, backend, support, query, loss_fn, dict(shared or {}), steps)
 
     def meta_parameters(self) -> Iterator[nn.Parameter]:
         """The meta-learned tensors: the model's trainable parameters and, under Meta-SGD, the inner rates."""
@@ -242,15 +285,21 @@ class MAML(nn.Module):
         steps: int | None = None,
         lr_scale: float = 1.0,
         *,
+        optimizer: str = "sgd",
+        params: str | Sequence[str] | None = None,
         checkpoints: Sequence[int] = (),
         on_checkpoint: Callable[[int, RewardModel], None] | None = None,
     ) -> RewardModel:
-        """Adapt the meta-learned model to a new task: ``steps`` inner-loop updates on all of ``target``'s items.
+        """Adapt the meta-learned model to a new task: ``steps`` updates on all of ``target``'s items.
 
         Args:
             target: The new task's items (any loss kind).
-            steps: Inner steps; default ``config.inner_steps`` (what meta-training optimised for).
-            lr_scale: Multiplies the (learned) inner rates; ``1.0`` is what meta-training optimised.
+            steps: Update steps; default ``config.inner_steps`` (what meta-training optimised for).
+            lr_scale: Multiplies the (learned) inner rates (``optimizer="sgd"``; ``1.0`` is what meta-training
+                optimised) or ``config.adam_lr`` (``optimizer="adam"``).
+            optimizer: ``"sgd"``, the inner loop's plain gradient step with the meta-learned rates, or ``"adam"``.
+            params: Parameters to adapt (see :func:`~.functional.select_parameters`); default the inner loop's. Only
+                ``"adam"`` may adapt parameters the inner loop does not (there is no meta-learned rate for them).
             checkpoints: Step counts at which ``on_checkpoint(step, model)`` sees the model being adapted.
             on_checkpoint: See ``checkpoints``.
 
@@ -258,10 +307,13 @@ class MAML(nn.Module):
             A clone of the meta-learned :class:`RewardModel` with adapted weights; the meta-learner is unchanged.
 
         Raises:
-            ValueError: On negative ``steps``, a non-positive ``lr_scale`` or an empty target.
+            ValueError: On negative ``steps``, a non-positive ``lr_scale``, an unknown optimizer, parameters without
+                a rate under ``"sgd"``, or an empty target.
         """
         hook = None if on_checkpoint is None else (lambda step, ms: on_checkpoint(step, ms[0]))
-        return self.adapt_many([target], steps, lr_scale, checkpoints=checkpoints, on_checkpoint=hook)[0]
+        return self.adapt_many(
+            [target], steps, lr_scale, optimizer=optimizer, params=params, checkpoints=checkpoints, on_checkpoint=hook
+        )[0]
 
     def adapt_many(
         self,
@@ -269,12 +321,16 @@ class MAML(nn.Module):
         steps: int | None = None,
         lr_scale: float | Sequence[float] = 1.0,
         *,
+        optimizer: str = "sgd",
+        params: str | Sequence[str] | None = None,
         checkpoints: Sequence[int] = (),
         on_checkpoint: Callable[[int, list[RewardModel]], None] | None = None,
         on_divergence: str = "raise",
+        start: Sequence[RewardModel] | None = None,
     ) -> list[RewardModel]:
         """:meth:`adapt` for several targets at once (batched, see :func:`~.adapt.finetune_many`); ``lr_scale`` may
-        be one value per target; ``on_divergence`` as in :func:`~.adapt.finetune_many`."""
+        be one value per target; ``on_divergence`` as in :func:`~.adapt.finetune_many`; ``start`` replaces the
+        meta-learned model as each run's start (e.g. a copy with another context)."""
         steps = self.config.inner_steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps={steps!r} is not allowed: use an int >= 0")
@@ -282,60 +338,105 @@ class MAML(nn.Module):
         for v in scales:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"lr_scale={v!r} is not allowed: use a finite float > 0")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={optimizer!r} is not allowed: use one of {OPTIMIZERS}")
         if not isinstance(self.model, RewardModel):
             raise TypeError(f"adaptation needs a RewardModel; the meta-learned model is a {type(self.model).__name__}")
-        rates = {n: (r.detach() if isinstance(r, Tensor) else r) for n, r in self.rates().items()}
+        names = list(self.inner_names) if params is None else select_parameters(self.model, params)
+        lr: float | list[float] = lr_scale if isinstance(lr_scale, (int, float)) else [float(v) for v in scales]
+        models = [self.model] * len(targets) if start is None else list(start)
+        common: dict[str, Any] = {
+            "steps": int(steps), "params": tuple(names), "checkpoints": checkpoints, "on_checkpoint": on_checkpoint,
+            "on_divergence": on_divergence,
+        }
+        if optimizer == "adam":
+            lr = [self.config.adam_lr * float(v) for v in (scales if isinstance(lr, list) else [lr] * len(targets))]
+            return finetune_many(models, targets, lr=lr, **common)
+        missing = sorted(set(names) - set(self.inner_names))
+        if missing:
+            raise ValueError(
+                f"params {missing} have no meta-learned rate (the inner loop adapts {self.inner_names}): adapt them "
+                "with optimizer='adam'"
+            )
+        all_rates = self.rates()
+        rates = {n: (r.detach() if isinstance(r, Tensor) else r) for n, r in all_rates.items() if n in names}
         # the inner loop's plain gradient step (the update meta-training optimised), here outside any graph
-        return finetune_many(
-            [self.model] * len(targets),
-            targets,
-            steps=int(steps),
-            lr=lr_scale if isinstance(lr_scale, (int, float)) else [float(v) for v in scales],
-            params=tuple(self.inner_names),
-            rates=rates,
-            checkpoints=checkpoints,
-            on_checkpoint=on_checkpoint,
-            on_divergence=on_divergence,
-        )
+        return finetune_many(models, targets, lr=lr, rates=rates, **common)
+
+
+#: Test-time optimisers of :meth:`MAML.adapt_many`.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+
+
+def log_uniform_int(rng: np.random.Generator, low: int, high: int) -> int:
+    """An int in ``[low, high]`` with ``P(s) = log((s + 1) / s) / log((high + 1) / low)`` (log-uniform)."""
+    value = int(np.exp(rng.uniform(np.log(low), np.log(high + 1))))
+    return min(max(value, low), high)
 
 
 class MetaBatchSampler:
     """Draws meta-batches: ``n_tasks`` distinct tasks, each with disjoint support and query items.
 
+    With a support range ``(low, high)``, every meta-batch draws one support size ``s`` log-uniformly from it
+    (:func:`log_uniform_int`: as many draws in ``[1, 16]`` as in ``[16, 256]``), shared by the batch's tasks (their
+    tensors stack), and capped at ``min_t n_t - query_size`` over the batch's tasks (a task has only ``n_t`` items;
+    the query set keeps its size).
+
     Args:
         tasks: Per task id, its items (an Objective, e.g. from :func:`~.functional.split_by_task`).
         n_tasks: Tasks per meta-batch (drawn with replacement only when there are fewer tasks).
-        support_size: Support items per task.
+        support_size: Support items per task, or a range ``(low, high)``.
         query_size: Query items per task.
         seed: Seed of the draws.
 
     Raises:
-        ValueError: If ``tasks`` is empty or a task has fewer than ``support_size + query_size`` items.
+        ValueError: If ``tasks`` is empty, the support range is malformed, or a task has fewer than
+            ``low + query_size`` items (``low = support_size`` for a fixed size).
     """
 
     def __init__(
-        self, tasks: Mapping[str, Objective], n_tasks: int, support_size: int, query_size: int, seed: int = 0
+        self,
+        tasks: Mapping[str, Objective],
+        n_tasks: int,
+        support_size: int | tuple[int, int],
+        query_size: int,
+        seed: int = 0,
     ) -> None:
         if not tasks:
             raise ValueError("tasks is empty: meta-training needs at least one source task")
+        if isinstance(support_size, (int, np.integer)) and not isinstance(support_size, bool):
+            self.support_range = (int(support_size), int(support_size))
+        else:
+            self.support_range = check_support_range(support_size)
         self.task_ids = sorted(tasks)
         self.tasks = [tasks[t] for t in self.task_ids]
-        need = support_size + query_size
+        need = self.support_range[0] + query_size
         for tid, obj in zip(self.task_ids, self.tasks, strict=True):
             if len(obj) < need:
+                what = "support_size" if self.support_range[0] == self.support_range[1] else "the smallest support size"
                 raise ValueError(
-                    f"task {tid!r} has {len(obj)} items: need support_size + query_size = {need} "
+                    f"task {tid!r} has {len(obj)} items: need {what} + query_size = {need} "
                     "(collect more items per source task or lower the sizes)"
                 )
-        self.n_tasks, self.support_size, self.query_size = int(n_tasks), int(support_size), int(query_size)
+        self.n_tasks, self.query_size = int(n_tasks), int(query_size)
         self.rng = np.random.default_rng(seed)
+        self.sizes: list[int] = []  # the support size of every meta-batch drawn (for inspection)
+
+    @property
+    def support_size(self) -> int:
+        """The largest support size (the fixed one when there is no range)."""
+        return self.support_range[1]
 
     def sample(self) -> tuple[Batch, Batch]:
-        """``(support, query)`` items, tensors ``(n_tasks, support_size, ...)`` and ``(n_tasks, query_size, ...)``."""
+        """``(support, query)`` items, tensors ``(n_tasks, s, ...)`` and ``(n_tasks, query_size, ...)``."""
         picked = self.rng.choice(len(self.tasks), size=self.n_tasks, replace=self.n_tasks > len(self.tasks))
+        low, high = self.support_range
+        size = low if low == high else log_uniform_int(self.rng, low, high)
+        size = min(size, min(len(self.tasks[int(i)]) for i in picked) - self.query_size)
+        self.sizes.append(size)
         supports, queries = [], []
         for i in picked:
-            items = draw_items(self.tasks[int(i)], self.support_size + self.query_size, self.rng)
-            supports.append(index_items(items, slice(0, self.support_size)))  # type: ignore[arg-type]
-            queries.append(index_items(items, slice(self.support_size, None)))  # type: ignore[arg-type]
+            items = draw_items(self.tasks[int(i)], size + self.query_size, self.rng)
+            supports.append(index_items(items, slice(0, size)))  # type: ignore[arg-type]
+            queries.append(index_items(items, slice(size, None)))  # type: ignore[arg-type]
         return stack_items(supports), stack_items(queries)

@@ -15,7 +15,16 @@ task::
     f_i(x) = g_i(h(x)),       min_{h, g_1..g_T} (1/T) sum_i L_i(g_i o h)
 
 A new task gets a new head (started at the mean of the learned heads) trained on the frozen trunk,
-``g_new = argmin_g L(g o h; D)``, optionally followed by fine-tuning everything.
+``g_new = argmin_g L(g o h; D)``. A frozen trunk caps what a new head can reach (the trunk's features were learned
+for the source tasks: on the 8x8 grid a new head stays near EPIC 0.24 even with every label), so as feedback grows
+the trunk is released: budget selection (:func:`~.selection.select_budget`) may train every weight, for up to
+thousands of steps, under a Gaussian penalty towards the pre-trained model (:func:`anchor_penalty`)::
+
+    theta* = argmin_theta  L(theta; D) + lambda ||theta - theta_0||^2
+
+with ``theta_0`` the pre-trained trunk and the mean head, and ``lambda`` (``AdaptationBudget.prior_weight``) chosen
+per ``k`` on validation tasks: a strong pull while a few items cannot tell the trunk where to go, none once they can.
+Task embedding takes the same penalty when a budget with a ``prior_weight`` releases its network.
 
 The per-task model of either method is a plain :class:`RewardModel`: the embedding becomes its fixed ``context``, the
 head its ``head``.
@@ -23,16 +32,17 @@ head its ``head``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import nn
+from torch import Tensor, nn
 
 from rewardshare.rewardmodels.model import RewardModel
 from rewardshare.rewardmodels.objectives import Objective
+from rewardshare.rewardmodels.reuse.adapt import AdaptationBudget, Penalty
 from rewardshare.rewardmodels.reuse.base import PerTaskPretrained
 from rewardshare.rewardmodels.reuse.functional import split_by_task
 from rewardshare.rewardmodels.reuse.registry import register_method
@@ -46,10 +56,41 @@ def _task_key(task: Any) -> str | None:
     return str(getattr(task, "id", "")) or None
 
 
+def anchor_penalty(anchor: RewardModel, weight: float) -> Penalty:
+    """``weight * sum_j (theta_j - theta0_j)^2`` over the trained parameters that ``anchor`` (``theta_0``) has.
+
+    The penalty :func:`~.adapt.finetune_many` adds to the summed loss of its runs: it receives *stacked* tensors
+    ``{name: (R, ...)}`` and sums over runs, so every run is pulled towards ``theta_0`` alone. A parameter the anchor
+    does not have (a new task's learnable context) is not penalised.
+
+    Args:
+        anchor: The pre-trained model.
+        weight: ``lambda >= 0``.
+
+    Returns:
+        The penalty function.
+    """
+    theta0 = {n: p.detach() for n, p in anchor.named_parameters()}
+
+    def penalty(params: Mapping[str, Tensor]) -> Tensor:
+        terms = [((p - theta0[n].to(p.device)) ** 2).sum() for n, p in params.items() if n in theta0]
+        return weight * torch.stack(terms).sum() if terms else torch.zeros(())
+
+    return penalty
+
+
 class _MultiTaskBase(PerTaskPretrained):
     def _index(self, task: Any) -> int | None:
         key = _task_key(task)
         return self.task_ids.index(key) if key in self.task_ids else None
+
+    def penalty(self, budget: AdaptationBudget) -> Penalty | None:
+        """``prior_weight * ||theta - theta_0||^2`` towards the pre-trained network (see the module docstring)."""
+        if budget.prior_weight == 0:
+            return None
+        self._require_pretrained(self.model is not None)
+        assert self.model is not None
+        return anchor_penalty(self.model, float(budget.prior_weight))
 
 
 @register_method("task_embedding")
@@ -191,7 +232,16 @@ class SharedTrunkHeads(_MultiTaskBase):
         return self.model.clone()
 
     def candidate_params(self) -> list[str | tuple[str, ...]]:
+        """A new head on the frozen trunk, or every weight (the trunk released)."""
         return [("head",), "all"]
+
+    def candidate_steps(self) -> list[int]:
+        # releasing the trunk with hundreds of labels needs far more steps than fitting a linear head
+        return [0, 10, 30, 100, 300, 1000]
+
+    def candidate_prior_weights(self) -> list[float]:
+        """No pull, and two strengths of the pull towards the pre-trained trunk and mean head."""
+        return [0.0, 1e-3, 1e-2]
 
     def config(self) -> dict[str, Any]:
         return self._base_config()

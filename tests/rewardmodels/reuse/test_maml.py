@@ -188,3 +188,121 @@ def test_meta_training_lowers_the_held_out_query_loss(spaces_, labels):
             scratch.append(loss_of(pool, untrained))
     assert np.mean(adapted) < np.mean(start) - 0.1
     assert np.mean(adapted) < np.mean(scratch) - 0.2
+
+
+# -- support sizes over the k range, the stacked func path, test-time optimisers ---------------------------------------
+def _indexed_tasks(n_tasks: int, per_task: int):
+    data = {
+        "obs": np.zeros((n_tasks * per_task, 2), np.float32),
+        "action": np.zeros(n_tasks * per_task, np.int64),
+        "label": np.arange(n_tasks * per_task, dtype=np.float32),
+        "task_id": np.repeat([f"t{i}" for i in range(n_tasks)], per_task),
+    }
+    return split_by_task(make_loss("mse", data))
+
+
+def test_sampler_draws_support_sizes_log_uniformly_over_a_range():
+    sampler = MetaBatchSampler(_indexed_tasks(4, 300), 3, (1, 256), 16, seed=0)
+    sizes = []
+    for _ in range(400):
+        support, query = sampler.sample()
+        sizes.append(support["label"].shape[1])
+        assert query["label"].shape == (3, 16)
+        for t in range(3):  # still disjoint within a task
+            items = torch.cat([support["label"][t], query["label"][t]]).long().tolist()
+            assert len(set(items)) == len(items)
+    sizes = np.array(sizes)
+    assert sizes.min() >= 1 and sizes.max() <= 256 and sizes.max() >= 128
+    # log-uniform: [1, 16) and [16, 256] each hold about half the draws
+    assert 0.35 < np.mean(sizes < 16) < 0.65
+    assert sampler.sizes == sizes.tolist()
+
+
+def test_sampler_caps_the_support_size_at_what_a_task_has_beyond_its_query():
+    sampler = MetaBatchSampler(_indexed_tasks(3, 40), 3, (1, 256), 8, seed=1)
+    sizes = [sampler.sample()[0]["label"].shape[1] for _ in range(200)]
+    assert max(sizes) == 32 and min(sizes) >= 1
+    with pytest.raises(ValueError, match="the smallest support size \\+ query_size = 48"):
+        MetaBatchSampler(_indexed_tasks(3, 40), 3, (8, 256), 40)
+
+
+@pytest.mark.parametrize("bad", [(0, 4), (5, 4), (1, 2, 3), "16", (1.5, 4)])
+def test_a_malformed_support_range_is_refused(bad):
+    with pytest.raises(ValueError, match="support_size=.* is not allowed"):
+        MAMLConfig(support_size=bad)
+
+
+def test_a_support_range_round_trips_through_the_config(spaces_, labels):
+    cfg = MAMLConfig(support_size=[1, 64], query_size=8, iterations=3, meta_batch_size=2, inner_steps=1)
+    assert cfg.support_size == (1, 64) and cfg.to_dict()["support_size"] == [1, 64]
+    maml = MAML(_model(spaces_), cfg)
+    history = maml.meta_train(labels, seed=0)  # 100 labels per task: a support of up to 64 plus 8 query
+    assert len(history) == 3 and all(np.isfinite(history))
+
+
+def test_the_stacked_func_path_runs_without_looping_and_falls_back_for_a_non_mean_objective(spaces_, labels):
+    from rewardshare.rewardmodels.reuse import maml_backends
+
+    maml = MAML(_model(spaces_), MAMLConfig(inner_steps=2, inner_lr=0.05))
+    support, query = _meta_batch(labels)
+    maml_backends._ADDITIVE.pop("MAML-stacked/LabelObjective", None)
+    _meta_grads(maml, support, query, labels, "func")
+    assert maml_backends._ADDITIVE["MAML-stacked/LabelObjective"] is True
+
+    def summed(model, batch):  # a sum over items: T * L(merged) is not the sum of the tasks' losses
+        return labels.loss(model, batch) * batch["label"].shape[0]
+
+    summed.__name__ = "summed_label_loss"
+    maml_backends._ADDITIVE.pop("MAML-stacked/summed_label_loss", None)
+    params = list(maml.meta_parameters())
+    with pytest.warns(RuntimeWarning, match="not a mean over items per task"):
+        g_func = torch.autograd.grad(maml.meta_loss(support, query, summed, backend="func"), params)
+    g_higher = torch.autograd.grad(maml.meta_loss(support, query, summed, backend="higher"), params)
+    for a, b in zip(g_func, g_higher, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_maml_adapts_with_adam_and_refuses_sgd_on_weights_without_a_rate(spaces_, labels):
+    maml = MAML(_model(spaces_), MAMLConfig(inner_lr=0.05, inner_params=("head",), adam_lr=1e-2))
+    target = split_by_task(labels)[labels.task_ids[0]]
+    sgd = maml.adapt(target, steps=50)
+    adam = maml.adapt(target, steps=50, optimizer="adam", params="all")
+    before = dict(maml.model.named_parameters())
+    assert torch.equal(dict(sgd.named_parameters())["trunk.0.weight"], before["trunk.0.weight"])  # head only
+    assert not torch.equal(dict(adam.named_parameters())["trunk.0.weight"], before["trunk.0.weight"])
+    assert loss_of(target, adam) < loss_of(target, sgd)
+    with pytest.raises(ValueError, match=r"params \['trunk.0.bias', 'trunk.0.weight'\] have no meta-learned rate"):
+        maml.adapt(target, steps=1, params=("trunk.0", "head"))
+    with pytest.raises(ValueError, match="optimizer='rmsprop' is not allowed"):
+        maml.adapt(target, steps=1, optimizer="rmsprop")
+
+
+def test_budgets_name_the_optimiser_and_candidate_steps_reach_the_thousands(pretrained):
+    from rewardshare.rewardmodels.reuse.maml import split_optimizer
+
+    method = pretrained["meta_sgd"]
+    assert method.candidate_params() == ["all", ("adam", "all")]
+    assert max(method.candidate_steps()) >= 1000
+    assert split_optimizer("all") == ("sgd", "all") and split_optimizer(("adam", "head")) == ("adam", ("head",))
+    assert split_optimizer(("adam",)) == ("adam", "all")
+
+
+def test_budget_selection_lets_meta_sgd_leave_its_few_step_plateau(pretrained, labels):
+    # validation tasks from the train split, all 100 labels each: a few hundred SGD steps (the old cap: 60 x the
+    # inner steps) leave the model far from the labels; the thousands of steps and Adam now on offer do not
+    from rewardshare.rewardmodels.reuse.selection import select_budget
+
+    method = pretrained["meta_sgd"]
+    groups = split_by_task(labels)
+    validation = [(t, groups[t.id]) for t in FAMILY.train[:3]]
+    pools = {t.id: pool for t, pool in validation}
+
+    def score(model, task):
+        return loss_of(pools[task.id], model)
+
+    old_steps = [0, 3, 6, 15, 60, 180]
+    old = select_budget(method, validation, 100, score, steps=old_steps, params=["all"], max_widen=0)
+    # the default parameter choices (SGD with the meta-learned rates, Adam), on a short grid to keep the test fast
+    new = select_budget(method, validation, 100, score, steps=[0, 30, 300, 1000], lrs=[1.0], max_widen=0)
+    assert new.budget.steps > max(old_steps) and new.budget.params == ("adam", "all")
+    assert new.score < 0.5 * old.score, (new.budget, new.score, old.budget, old.score)

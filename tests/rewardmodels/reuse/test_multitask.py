@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from reuse_data import constant_tasks
-from rm_data import FAMILY
+from rm_data import FAMILY, loss_of
 
 from rewardshare.feedback import collect_preferences
 from rewardshare.rewardmodels import make_loss
@@ -47,3 +47,27 @@ def test_multitask_pretraining_accepts_preferences(spaces_):
     prefs = make_loss("bradley_terry", collect_preferences(list(FAMILY.train[:3]), 60, segment_length=4, seed=1))
     method = TaskEmbedding(*spaces_, embedding_dim=2, hidden_sizes=(16,), steps=40, items_per_task=8).pretrain(prefs)
     assert len(method.history) == 40 and method.history[-1] < method.history[0]
+
+
+def test_trunk_heads_can_release_the_trunk_under_a_pull_towards_the_pretrained_one(pretrained, pools):
+    method = pretrained["trunk_heads"]
+    assert "all" in method.candidate_params() and max(method.candidate_steps()) >= 1000
+    assert any(w > 0 for w in method.candidate_prior_weights())
+    start = method.start_model()
+    theta0 = {n: p.detach().clone() for n, p in start.named_parameters()}
+    moved = {n: p + 0.1 for n, p in theta0.items()}
+    penalty = method.penalty(AdaptationBudget(10, 1e-2, "all", 0.5))
+    expected = 0.5 * sum(0.01 * p.numel() for p in theta0.values())
+    assert float(penalty(moved)) == pytest.approx(expected, rel=1e-5)
+    assert method.penalty(AdaptationBudget(10, 1e-2, "all", 0.0)) is None
+
+    task, pool = pools[0]  # every label of a held-out goal: a new head alone cannot fit it, the released trunk can
+    head = method.adapt(pool, AdaptationBudget(1000, 1e-2, ("head",)), task)
+    free = method.adapt(pool, AdaptationBudget(1000, 3e-3, "all", 1e-4), task)
+    held = method.adapt(pool, AdaptationBudget(1000, 3e-3, "all", 10.0), task)
+    assert loss_of(pool, free) < 0.5 * loss_of(pool, head), (loss_of(pool, free), loss_of(pool, head))
+
+    def trunk_distance(model):
+        return sum(float(((p.detach() - theta0[n]) ** 2).sum()) for n, p in model.named_parameters() if "trunk" in n)
+
+    assert trunk_distance(held) < 0.1 * trunk_distance(free)
