@@ -180,11 +180,18 @@ def _quick() -> FewShotConfig:
     )
 
 
+def _kinds() -> FewShotConfig:
+    """Preferences and demonstrations next to labels, for the methods that read every kind, on one pre-training seed
+    (a time cut: the full label table runs three)."""
+    return FewShotConfig(pretrain_seeds=(0,), methods=("scratch", "latent"))
+
+
 PROFILES: dict[str, Any] = {
     "smoke": lambda: dataclasses.replace(_quick(), feedback=("labels",), methods=("scratch", "latent"),
                                          ks=(0, 4), max_held_out=2, n_boot=50),
     "quick": _quick,
-    "full": FewShotConfig,
+    "full": lambda: FewShotConfig(feedback=("labels",)),
+    "kinds": _kinds,
 }
 
 

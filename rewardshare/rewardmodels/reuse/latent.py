@@ -99,9 +99,9 @@ class LatentTask(TaskEmbedding):
         action_space: spaces.Space,
         *,
         embedding_dim: int = 8,
-        n_top: int = 8,
-        n_prior_samples: int = 8,
-        infer_steps: int = 200,
+        n_top: int = 6,
+        n_prior_samples: int = 4,
+        infer_steps: int = 150,
         infer_lr: float = 0.05,
         prior_shrinkage: float = 0.01,
         **kwargs: Any,
@@ -121,11 +121,13 @@ class LatentTask(TaskEmbedding):
         self.prior_precision: Tensor | None = None
         self._prior_chol: Tensor | None = None
         self.noise_variance: float = MIN_NOISE_VARIANCE
+        self._cache: dict[int, tuple[Objective, LatentPosterior]] = {}
 
     # -- pre-training ------------------------------------------------------------------------------------------
     def pretrain(self, source: Objective, tasks: Sequence[Any] | None = None, *, seed: int | None = None) -> LatentTask:
         """Learn the network and the source latents (as the task embedding does), then fit ``p(z)``."""
         super().pretrain(source, tasks, seed=seed)
+        self._cache = {}
         assert self.embeddings is not None
         z = self.embeddings.double()
         d = z.shape[1]
@@ -230,15 +232,29 @@ class LatentTask(TaskEmbedding):
 
     # -- adaptation --------------------------------------------------------------------------------------------
     def start_models(self, targets: Sequence[Objective], tasks: Sequence[Any]) -> list[RewardModel]:
-        """The network at each target's MAP latent (fixed), from which a budget may release the weights."""
-        posteriors = self.infer(targets, seed=self.seed)
+        """The network at each target's MAP latent (fixed), from which a budget may release the weights.
+
+        Budget selection adapts the same target objects once per candidate (and once per learning rate), so each
+        distinct target is inferred once and its posterior kept for the calls that follow (see :meth:`_posteriors`).
+        """
         out = []
-        for post in posteriors:
+        for post in self._posteriors(targets):
             m = self.model.clone()  # type: ignore[union-attr]
             m.set_context(post.map, learnable=False)
             m.metadata["latent_posterior"] = {"z": post.z.tolist(), "weights": post.weights.tolist()}
             out.append(m)
         return out
+
+    def _posteriors(self, targets: Sequence[Objective]) -> list[LatentPosterior]:
+        """:meth:`infer` for every distinct target object not inferred by the previous call, reusing the others."""
+        cache = self._cache
+        fresh = list({id(t): t for t in targets if not (id(t) in cache and cache[id(t)][0] is t)}.values())
+        if fresh:
+            cache = {i: entry for i, entry in cache.items() if any(entry[0] is t for t in targets)}
+            cache.update({id(t): (t, post) for t, post in zip(fresh, self.infer(fresh, seed=self.seed), strict=True)})
+        # the cache holds the targets themselves, so an id cannot be reused by another object while it is stored
+        self._cache = cache
+        return [cache[id(t)][1] for t in targets]
 
     def penalty(self, budget: AdaptationBudget) -> Penalty | None:
         """``prior_weight * ||theta - theta_0||^2`` towards the pre-trained weights, summed over runs."""
