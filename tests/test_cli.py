@@ -66,6 +66,9 @@ def test_models_list_show_verify_export(tmp_path):
            "--epochs", "1")
     listing = invoke("models", "list", "--store-root", store)
     assert "open-g3-5" in listing and "scratch" in listing
+    # piped (CliRunner is no terminal): one unfolded tab-separated line per model, greppable
+    row = next(line for line in listing.splitlines() if line.startswith("open-g3-5\t")).split("\t")
+    assert row[1:5] == ["scratch", "rewardshare/GridGoal-v0", "open-8x8/g3_5", "demo"] and row[6] == "v2"
     card = invoke("models", "show", "open-g3-5", "--store-root", store)
     assert "## Intended use" in card and "## Limits" in card and "| training seed | 0 |" in card
     config = json.loads(invoke("models", "show", "open-g3-5", "--store-root", store, "--json"))
@@ -89,7 +92,7 @@ def test_progress_is_one_line_per_stage_when_piped(tmp_path):
     result = runner.invoke(app, ["collect", "--task-id", "open-8x8/g3_5", "--kind", "labels", "--budget", "50",
                                  "--out", str(tmp_path / "d.npz")])
     assert result.exit_code == 0 and "\r" not in result.output
-    assert re.search(r"collect: collecting 50 labels for 1 task\(s\) of open-8x8/all \(\d+\.\ds\)", result.output)
+    assert re.search(r"collect: collecting 50 labels for 1 task\(s\) of open-8x8/all \(at \d+\.\ds\)", result.output)
     result = runner.invoke(app, ["train-agent", "--reward", "teacher", "--goal", "3,5", *AGENT])
     assert result.exit_code == 0 and "\r" not in result.output
     assert re.findall(r"train-agent ppo on open-8x8/g3_5: (\d+)% \(\d+/200 steps", result.output)[-1] == "100"

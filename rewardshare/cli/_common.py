@@ -152,8 +152,9 @@ def interactive() -> bool:
 
 
 class Stages:
-    """One line per stage on stderr (``collect: loading...``), for output that is piped or logged, where progress
-    bars do not update; each line ends with the seconds the previous stage took."""
+    """One line per stage on stderr (``collect: loading... (at 0.1s)``), for output that is piped or logged, where
+    progress bars do not update; each line ends with the seconds since the command started, when the stage began
+    (``at``: a stage's own duration is the difference to the next line)."""
 
     def __init__(self, command: str, enabled: bool = True) -> None:
         self.command, self.enabled = command, enabled
@@ -162,7 +163,7 @@ class Stages:
     def __call__(self, text: str) -> None:
         if self.enabled:
             now = time.perf_counter()
-            typer.echo(f"{self.command}: {text} ({now - self.t0:.1f}s)", err=True)
+            typer.echo(f"{self.command}: {text} (at {now - self.t0:.1f}s)", err=True)
             self.t_stage = now
 
 

@@ -46,14 +46,20 @@ def list_cmd(
 
     store = ModelStore(store_root)
     entries = store.find(env_id=env_id, method=method, tag=tag)
-    table = Table(title=f"reward models in {store.root}")
-    for col in ("name", "method", "env id", "tasks", "tags", "saved", "format"):
-        table.add_column(col, overflow="fold")
-    for e in entries:
-        tasks = e.tasks[0] if len(e.tasks) == 1 else f"{len(e.tasks)} tasks"
-        table.add_row(e.name, e.method or "-", e.env_id or "-", tasks, ",".join(e.tags) or "-", e.saved_at[:19],
-                      f"v{e.format_version}")
-    console.print(table)
+    columns = ("name", "method", "env id", "tasks", "tags", "saved", "format")
+    rows = [(e.name, e.method or "-", e.env_id or "-", e.tasks[0] if len(e.tasks) == 1 else f"{len(e.tasks)} tasks",
+             ",".join(e.tags) or "-", e.saved_at[:19], f"v{e.format_version}") for e in entries]
+    if console.is_terminal:
+        table = Table(title=f"reward models in {store.root}")
+        for col in columns:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:  # piped or logged: a table would be folded to 80 columns mid-word; one tab-separated line per model
+        typer.echo(f"# reward models in {store.root}")
+        for row in (columns, *rows):
+            typer.echo("\t".join(row))
     for name, reason in store.broken().items():
         console.print(f"[red]unreadable[/red] {name}: {reason}")
 
