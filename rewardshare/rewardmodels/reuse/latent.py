@@ -14,8 +14,8 @@ trained on), for preferences and demonstrations ``c = 1`` (their losses already 
 
 The posterior is multi-modal at small ``n`` (a few labels fit several goals), so ``z*`` is sought from several
 starts at once: the ``n_top`` source latents that explain ``D`` best, the prior mean and ``n_prior_samples`` draws
-of the prior, each refined by Adam on ``z`` alone (the network frozen), in one batched computation
-(:func:`~.adapt.finetune_many`). The modes found, weighted by their unnormalised posterior, are the
+of the prior, each refined by Adam on ``z`` alone (the network frozen and shared by all starts), in one batched
+computation. The modes found, weighted by their unnormalised posterior, are the
 :class:`LatentPosterior` (a cheap mixture approximation; its best mode is the adapted model's latent).
 
 As ``n`` grows the network itself may be released: the :class:`~.adapt.AdaptationBudget` chosen on validation tasks
@@ -38,8 +38,8 @@ from torch import Tensor
 
 from rewardshare.rewardmodels.model import RewardModel
 from rewardshare.rewardmodels.objectives import LabelObjective, Objective
-from rewardshare.rewardmodels.reuse.adapt import AdaptationBudget, Penalty, finetune_many
-from rewardshare.rewardmodels.reuse.functional import FunctionalModel
+from rewardshare.rewardmodels.reuse.adapt import AdaptationBudget, Penalty
+from rewardshare.rewardmodels.reuse.functional import FunctionalModel, per_task_losses, stack_items
 from rewardshare.rewardmodels.reuse.multitask import TaskEmbedding
 from rewardshare.rewardmodels.reuse.registry import register_method
 
@@ -166,10 +166,8 @@ class LatentTask(TaskEmbedding):
     def _starts(self, target: Objective, gen: torch.Generator) -> Tensor:
         """``(M, d)`` starting latents for one target: best source latents, the prior mean, prior draws."""
         assert self.model is not None and self.embeddings is not None and self._prior_chol is not None
-        batch = target.batch()
         with torch.no_grad():
-            nll = torch.stack([target.loss(FunctionalModel(self.model, {"context": z}), batch)
-                               for z in self.embeddings])
+            nll = self._row_losses([target] * len(self.embeddings), self.embeddings)
             score = self._data_scale(target) * nll + self._prior_nll(self.embeddings)
         # an objective with shared tensors (MaxEnt IRL: a soft value iteration per evaluation) cannot be vectorised
         # over starts, so each start costs a full loop: keep the few best source latents and the prior mean only
@@ -180,9 +178,25 @@ class LatentTask(TaskEmbedding):
         draws = self.prior_mean + torch.randn(n_draws, self.embedding_dim, generator=gen) @ self._prior_chol.T
         return torch.cat([top, self.prior_mean[None], draws])
 
+    def _row_losses(self, targets: Sequence[Objective], z: Tensor) -> Tensor:
+        """``(N,)`` losses of target ``i`` under latent ``z[i]``, the network's weights shared (not copied) by every
+        row: vectorised over rows with :func:`torch.func.vmap` when the targets allow it (one kind, one size, no
+        shared tensors), else a loop (MaxEnt IRL)."""
+        assert self.model is not None
+        if len({type(t) for t in targets}) == 1 and len({len(t) for t in targets}) == 1 and not any(
+            t.shared for t in targets
+        ):
+            items = stack_items([t.items for t in targets])
+            return per_task_losses(self.model, targets[0].loss, items, None, {"context": z})
+        return torch.stack([t.loss(FunctionalModel(self.model, {"context": z[i]}), t.batch())
+                            for i, t in enumerate(targets)])
+
     def infer(self, targets: Sequence[Objective], seed: int = 0) -> list[LatentPosterior]:
         """The posterior over ``z`` of each target (modes from every start, refined together; see the module
         docstring).
+
+        Every (target, start) pair is one row of a latent matrix ``Z``; Adam minimises each row's negative log
+        posterior ``n c L(theta, z; D) + (z - mu)^T Sigma^-1 (z - mu) / 2`` with the network frozen and shared.
 
         Args:
             targets: Feedback of each new task (any loss kind; one kind and size per call is fastest).
@@ -193,7 +207,7 @@ class LatentTask(TaskEmbedding):
 
         Raises:
             RuntimeError: If the method is not pretrained.
-            ValueError: If a target is empty.
+            ValueError: If targets of different kinds are mixed.
         """
         self._require_pretrained(self.prior_mean is not None)
         assert self.model is not None
@@ -202,32 +216,34 @@ class LatentTask(TaskEmbedding):
         per = starts[0].shape[0]
         if any(z.shape[0] != per for z in starts):
             raise ValueError("targets mix objectives of different kinds: infer each kind in its own call")
-        models, runs = [], []
-        for r, (t, zs) in enumerate(zip(targets, starts, strict=True)):
-            for z in zs:
-                m = self.model.clone()
-                m.set_context(z.clone(), learnable=True)
-                models.append(m)
-                runs.append((r, t))
-        # finetune_many minimises sum_r L_r + penalty: scaling the prior by 1 / (n c) gives each run its posterior
-        scales = torch.tensor([self._data_scale(t) for _, t in runs])
-
-        def prior_penalty(params: dict[str, Tensor]) -> Tensor:
-            return (self._prior_nll(params["context"]) / scales).sum()
-
-        fitted = finetune_many(models, [t for _, t in runs], steps=self.infer_steps, lr=self.infer_lr,
-                               params=("context",), penalty=prior_penalty, on_divergence="stop")
-        out = []
-        for r, target in enumerate(targets):
-            batch = target.batch()
-            group = fitted[r * per:(r + 1) * per]
+        rows = [t for t in targets for _ in range(per)]
+        scales = torch.tensor([self._data_scale(t) for t in rows])
+        z = torch.cat(starts).clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([z], lr=self.infer_lr)
+        frozen = [p for p in self.model.parameters() if p.requires_grad]
+        for p in frozen:  # the weights are not inferred: no gradient for them
+            p.requires_grad_(False)
+        try:
+            for _ in range(self.infer_steps):
+                nlp = scales * self._row_losses(rows, z) + self._prior_nll(z)
+                # a diverging row keeps its last finite latent; rows do not interact (Adam is elementwise)
+                total = torch.where(torch.isfinite(nlp), nlp, torch.zeros_like(nlp)).sum()
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
             with torch.no_grad():
-                z = torch.stack([m.context.detach() for m in group])  # type: ignore[union-attr]
-                nlp = torch.stack([self._data_scale(target) * target.loss(m, batch) for m in group])
-                nlp = nlp + self._prior_nll(z)
-            order = torch.argsort(nlp)
-            z, nlp = z[order], nlp[order]
-            out.append(LatentPosterior(z, torch.log_softmax(-nlp, dim=0), nlp))
+                z = z.detach()
+                nlp = scales * self._row_losses(rows, z) + self._prior_nll(z)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        nlp = torch.where(torch.isfinite(nlp), nlp, torch.full_like(nlp, math.inf))
+        out = []
+        for r in range(len(targets)):
+            zr, nr = z[r * per:(r + 1) * per], nlp[r * per:(r + 1) * per]
+            order = torch.argsort(nr)
+            zr, nr = zr[order], nr[order]
+            out.append(LatentPosterior(zr, torch.log_softmax(-nr, dim=0), nr))
         return out
 
     # -- adaptation --------------------------------------------------------------------------------------------
