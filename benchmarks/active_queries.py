@@ -109,6 +109,19 @@ QUICK = Settings(families=("open:5",), max_held_out=2, seeds=(0, 1), max_labels=
                  n_boot=100)
 
 
+NOTES = [
+    "teachers: dense reward; 'noiseless' is the few-shot benchmark's teacher, 'mistakes' flips 10% of labels "
+    "(B-Pref's mistake) without Gaussian noise; beta, myopia, equal and skip are at their defaults (they only act on "
+    "preferences). The exact posterior models each teacher exactly.",
+    "pool: every (free cell, action) pair of the grid, each asked at most once; the terminating env's done flag comes "
+    "with each label (for the dense teacher it is implied by the +6 label).",
+    "a run stops once EPIC <= min(thresholds) and (bayes) p(true goal) >= 0.99; median_epic_by_k holds a stopped run "
+    "at its last value. inf (null in JSON, '>cap' in the table): not reached within the run's label cap.",
+    "latent: one pre-training seed (the split's seed), the few-shot benchmark's settings; its hypotheses are the modes "
+    "of its inference (before any label: the source latents), its label noise the source residual variance.",
+]
+
+
 # ------------------------------------------------------------------------------------------------------ runs
 class Scorer:
     """EPIC of a belief's posterior-mean reward against one goal's teacher on every transition of the grid."""
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             raw.setdefault(spec, {})[key] = unit
             summary.setdefault(spec, {})[key] = {
                 s: summarize(unit["runs"][s], settings, identify=part == "bayes") for s in STRATEGIES}
-    result = {"settings": asdict(settings), "strategies": list(STRATEGIES), "summary": summary,
+    result = {"settings": asdict(settings), "strategies": list(STRATEGIES), "notes": NOTES, "summary": summary,
               "held_out": {spec: next(iter(parts.values()))["held_out"] for spec, parts in raw.items()},
               "unit_seconds": {spec: {p: u.get("seconds") for p, u in parts.items()} for spec, parts in raw.items()},
               "seconds": round(time.perf_counter() - start, 1)}
