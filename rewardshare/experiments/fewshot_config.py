@@ -181,9 +181,9 @@ def _quick() -> FewShotConfig:
 
 
 def _kinds() -> FewShotConfig:
-    """Preferences and demonstrations next to labels, for the methods that read every kind, on one pre-training seed
-    (a time cut: the full label table runs three)."""
-    return FewShotConfig(pretrain_seeds=(0,), methods=("scratch", "latent"))
+    """Preferences and demonstrations for scratch and the latent model on one pre-training seed (a time cut: the
+    label table of the ``full`` profile runs three seeds and every method)."""
+    return FewShotConfig(pretrain_seeds=(0,), methods=("scratch", "latent"), feedback=("preferences", "demonstrations"))
 
 
 PROFILES: dict[str, Any] = {
