@@ -21,6 +21,7 @@ A method module registers its methods when it is imported; importing it below is
 
 from rewardshare.rewardmodels.reuse.adapt import NO_ADAPTATION, AdaptationBudget, Penalty, finetune, finetune_many
 from rewardshare.rewardmodels.reuse.base import PerTaskPretrained, ReuseMethod
+from rewardshare.rewardmodels.reuse.bayes import GoalPosterior, TeacherModel
 from rewardshare.rewardmodels.reuse.functional import FunctionalModel, select_parameters, split_by_task
 from rewardshare.rewardmodels.reuse.pretraining import train_per_task
 from rewardshare.rewardmodels.reuse.registry import list_methods, make_method, register_method
@@ -42,10 +43,11 @@ from rewardshare.rewardmodels.reuse.cavia import CAVIA, CAVIAMethod
 __all__ = [
     "CAVIA", "CAVIAMethod",
     "FREEZE_OPTIONS", "MAML", "NO_ADAPTATION", "AdaptationBudget", "BudgetSelection", "FunctionalModel",
-    "GaussianPrior", "GoalConditioned", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod", "MAPAdaptation",
+    "GaussianPrior", "GoalConditioned", "GoalPosterior", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod",
+    "MAPAdaptation",
     "MetaBatchSampler", "Penalty", "PerTaskPretrained", "ReuseMethod", "Scratch", "SharedTrunkHeads", "TaskEmbedding",
     "Transfer", "finetune", "finetune_many", "fit_gaussian_prior", "goal_descriptor", "list_methods", "make_method",
-    "register_method", "select_budget", "select_parameters", "split_by_task", "train_per_task",
+    "register_method", "select_budget", "select_parameters", "split_by_task", "TeacherModel", "train_per_task",
 ]
 
 # -- query selection (choosing the next query from a feedback pool) -----------------------------------------------
