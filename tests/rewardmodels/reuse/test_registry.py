@@ -129,3 +129,22 @@ def test_a_factory_that_builds_another_method_is_caught(scratch_registry, spaces
 
     with pytest.raises(RuntimeError, match="registered as 'liar' built a method named 'scratch'"):
         make_method("liar", *spaces_)
+
+
+def test_every_method_builds_from_the_few_shot_benchmark_s_default_settings(spaces_):
+    import json
+
+    from rewardshare.experiments.fewshot_config import FewShotConfig
+
+    cfg = FewShotConfig()
+    assert set(cfg.methods) <= set(list_methods()) and "cavia" in cfg.methods
+    layout = FAMILY.train[0].resolve_layout()
+    for name in cfg.methods:
+        settings = dict(cfg.settings.get(name, {}))
+        if name == "goal_conditioned":
+            settings.update(height=layout.height, width=layout.width)
+        # as the benchmark builds it (settings read back from JSON: tuples are lists there)
+        settings = json.loads(json.dumps(settings))
+        method = make_method(name, *spaces_, seed=0, hidden_sizes=tuple(cfg.hidden_sizes), **settings)
+        assert method.name == name
+        json.dumps(method.config())
