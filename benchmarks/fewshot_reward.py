@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from rewardshare.errors import InvalidArgumentError
-from rewardshare.experiments.fewshot import run_fewshot
+from rewardshare.experiments.fewshot import run_fewshot, stored_units
 from rewardshare.experiments.fewshot_config import PROFILES, get_fewshot_profile
 from rewardshare.experiments.fewshot_report import print_tables, write_report
 
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help=f"results directory (default {DEFAULT_OUT})")
     parser.add_argument("--fresh", action="store_true", help="recompute stored units")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report the units stored so far (run nothing); missing units are listed")
     args = parser.parse_args(argv)
     try:
         cfg = get_fewshot_profile(args.profile, **parse_overrides(args.overrides))
@@ -59,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or (DEFAULT_OUT if args.profile == "full" else DEFAULT_OUT.parent / f"fewshot_{args.profile}")
     start = time.perf_counter()
-    units = run_fewshot(cfg, out, fresh=args.fresh)
+    if args.report_only:
+        units, missing = stored_units(cfg, out)
+        for spec, seed, method in missing:
+            print(f"missing unit: {spec} seed {seed} {method} (not in the report)")
+        if not units:
+            print(f"error: no stored units of this config under {out}", file=sys.stderr)
+            return 2
+    else:
+        units = run_fewshot(cfg, out, fresh=args.fresh)
     summary = write_report(cfg, units, out, plots=not args.no_plot)
     print_tables(summary)
     print(f"\nwrote {out}/summary.json, report.md{'' if args.no_plot else ', fewshot.png'} "

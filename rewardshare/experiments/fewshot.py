@@ -291,6 +291,22 @@ def planned_units(cfg: FewShotConfig) -> list[tuple[str, int, str]]:
     return [(spec, seed, m) for m in methods for spec in cfg.families for seed in cfg.pretrain_seeds]
 
 
+def stored_units(cfg: FewShotConfig, out: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[tuple]]:
+    """The units of ``cfg`` already stored under ``out`` (produced under the same settings) and the missing ones.
+
+    Returns:
+        ``(results, missing)``: the stored unit results, and the ``(family, seed, method)`` of every other unit.
+    """
+    results, missing = [], []
+    for spec, seed, method in planned_units(cfg):
+        stored = load_unit(cfg, _unit_path(Path(out), spec, seed, method), method)
+        if stored is None:
+            missing.append((spec, seed, method))
+        else:
+            results.append(stored)
+    return results, missing
+
+
 def run_fewshot(cfg: FewShotConfig, out: str | os.PathLike[str], fresh: bool = False) -> list[dict[str, Any]]:
     """Run (or resume) every unit of ``cfg`` under ``out``; returns the unit results.
 
@@ -327,4 +343,4 @@ def run_fewshot(cfg: FewShotConfig, out: str | os.PathLike[str], fresh: bool = F
 
 __all__: Sequence[str] = ("FamilySplit", "Pools", "Scorer", "build_method", "draw_feedback", "family_split",
                           "load_unit", "planned_units", "run_bayes_unit", "run_fewshot", "run_method_unit",
-                          "stable_seed")
+                          "stable_seed", "stored_units")
