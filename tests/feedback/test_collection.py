@@ -288,3 +288,13 @@ def test_parameter_objects_are_validated_frozen_and_recorded() -> None:
     # the batch size changes the rollouts, not what a default collection draws
     assert collect_transitions(TASK, 20, seed=3).equals(collect_transitions(TASK, 20, seed=3,
                                                                             options=CollectionOptions(progress=False)))
+
+
+def test_skipped_preference_queries_are_charged_but_dropped() -> None:
+    # a teacher that skips every comparison of two poor segments: those pairs leave no item, but cost the budget
+    teacher = Teacher(GoalTask("open", 5, (4, 4)), skip=1.0, budget=40)
+    prefs = collect_preferences(teacher, 40, segment_length=3, seed=0)
+    assert teacher.spent == 40
+    assert 0 < len(prefs) < 40
+    assert not np.isnan(prefs.label).any()
+    assert len(prefs.action_a) == len(prefs.label) == len(prefs.task_id)

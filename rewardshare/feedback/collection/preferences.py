@@ -122,7 +122,10 @@ def collect_preferences(
         label = teacher.prefer(sa["agent_pos"], sa["action"], sa["next_agent_pos"],
                                sb["agent_pos"], sb["action"], sb["next_agent_pos"])
         part = {f"{key}_{side}": value for side, side_fields in sides.items() for key, value in side_fields.items()}
-        parts.append({**part, "label": label, "task_id": np.full(per_task[k], teacher.task.id)})
+        # a skipped query (B-Pref "skip": both segments too poor to judge) was paid for but gives no label
+        keep = ~np.isnan(label)
+        part = {key: value[keep] for key, value in part.items()}
+        parts.append({**part, "label": label[keep], "task_id": np.full(int(keep.sum()), teacher.task.id)})
     arrays = concat(parts)
     meta = make_metadata("preferences", teachers, cov, seed, env, options, n, segment_length=length,
                          expert_epsilon=expert_epsilon, expert_temperature=expert_temperature)
