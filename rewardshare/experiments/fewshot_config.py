@@ -147,7 +147,8 @@ class FewShotConfig:
         """A hash of everything a unit ``(family, seed, method)``'s result depends on: a stored unit is reused only
         when it matches (adding another method or more workers does not invalidate it)."""
         data = self.to_dict()
-        for name in ("methods", "feedback_methods", "feedback", "workers", "n_boot"):
+        # a unit is one family and one seed (named in its path): the lists of the others do not change its result
+        for name in ("methods", "feedback_methods", "feedback", "workers", "n_boot", "families", "pretrain_seeds"):
             data.pop(name)
         data["settings"] = data["settings"].get(method, {})
         data["unit"] = [method, [k for k in self.feedback if method in self.methods_for(k)]]

@@ -64,7 +64,7 @@ def test_config_refuses_bad_values_with_the_field_named() -> None:
 
 def test_unit_digest_ignores_other_methods_but_not_the_settings() -> None:
     cfg = FewShotConfig()
-    more = FewShotConfig(methods=(*cfg.methods, "cavia"), workers=2)
+    more = FewShotConfig(methods=(*cfg.methods, "cavia"), workers=2, pretrain_seeds=(0,), families=("open:8",))
     assert cfg.unit_digest("latent") == more.unit_digest("latent")
     other = FewShotConfig(ks=(0, 4))
     assert cfg.unit_digest("latent") != other.unit_digest("latent")
