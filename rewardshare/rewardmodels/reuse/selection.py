@@ -101,7 +101,10 @@ def select_budget(
     - lr: ``lr * RATE_FACTOR`` (``lr / RATE_FACTOR``) when the winner has the largest (smallest) learning rate;
     - prior weight: likewise for the largest (smallest, when ``0`` is not a candidate) positive weight.
 
-    A widening round runs only the winner's parameter choice, over the winner's values and the added ones.
+    A widening round runs only the winner's parameter choice, as a line search on each axis: the winner's run goes
+    on to the added step count; an added learning rate or prior weight runs (with the winner's other values) over
+    the step counts of the grid before the round (a value that then wins at its most steps goes further in the next
+    round).
 
     Args:
         method: A pretrained reuse method.
@@ -194,12 +197,17 @@ def select_budget(
         if not any(added.values()):
             break
         widenings.append({"edge_of": best.to_dict(), **added})
-        step_list = sorted({*step_list, *added["steps"]})
         lr_list = sorted({*lr_list, *added["lrs"]})
         weight_list = sorted({*weight_list, *added["prior_weights"]})
-        round_lrs = sorted({best.lr, *added["lrs"]})
-        for w in sorted({best.prior_weight, *added["prior_weights"]}):
-            evaluate(best.params, w, round_lrs, [s for s in step_list if s > 0])
+        # a line search around the winner on each axis, not their cross product (the cost of a round is then about
+        # one run of the winner to the added steps): an added lr or weight runs over the grid's old step counts
+        grid_checks = [s for s in step_list if s > 0]
+        step_list = sorted({*step_list, *added["steps"]})
+        if added["steps"]:
+            evaluate(best.params, best.prior_weight, [best.lr], [s for s in step_list if s > 0])
+        evaluate(best.params, best.prior_weight, added["lrs"], grid_checks)
+        for w in added["prior_weights"]:
+            evaluate(best.params, w, [best.lr], grid_checks)
         best, best_score = _best(results, no_adapt)
     table = [{"budget": NO_ADAPTATION.to_dict(), "score": no_adapt, "scores": zero_scores}]
     for (s, lr, p, w), vals in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3])):
