@@ -44,9 +44,16 @@ def _est(groups: dict[str, list[float]], n_boot: int, seed: int) -> dict[str, fl
 
 def aggregate(cfg: FewShotConfig, units: list[dict[str, Any]]) -> dict[str, Any]:
     """Summaries per family, kind and method (see the module docstring)."""
+    # a family's table compares its methods on the same runs: only the pre-training seeds every method of the family
+    # has finished (a partial run, e.g. --report-only while units are missing, stays a paired comparison)
+    seeds: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for unit in units:
+        seeds[unit["family"]][unit["method"]].add(unit["seed"])
+    common = {family: set.intersection(*by_method.values()) for family, by_method in seeds.items()}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for unit in units:
-        grouped[(unit["family"], unit["method"])].append(unit)
+        if unit["seed"] in common[unit["family"]]:
+            grouped[(unit["family"], unit["method"])].append(unit)
     families: dict[str, Any] = {}
     for (family, method), fam_units in grouped.items():
         for kind in cfg.feedback:
@@ -66,7 +73,7 @@ def aggregate(cfg: FewShotConfig, units: list[dict[str, Any]]) -> dict[str, Any]
                 entry["to_threshold"][str(thr)] = est
             fits = [v for u in fam_units for v in (u.get("source_fit") or []) if v is not None]
             entry["source_fit"] = {"mean": float(np.mean(fits)), "max": float(np.max(fits))} if fits else None
-            entry["seeds"] = sorted(u["seed"] for u in fam_units)
+            entry["seeds"] = sorted({u["seed"] for u in fam_units})
             families.setdefault(family, {}).setdefault(kind, {})[method] = entry
     for kinds in families.values():
         for methods in kinds.values():
@@ -107,19 +114,25 @@ def table_rows(summary: dict[str, Any], family: str, kind: str) -> list[list[str
     return rows
 
 
+def _seeds(summary: dict[str, Any], family: str, kind: str) -> list[int]:
+    return sorted({s for e in summary["families"][family][kind].values() for s in e["seeds"]})
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """Every table as Markdown."""
     lines = ["# Few-shot reward learning on held-out goals", ""]
     cfg = summary["config"]
     lines += [
-        f"Runs: every held-out goal x pre-training seeds {cfg['pretrain_seeds']} x {cfg['draws']} draws; median over "
+        f"Runs: every held-out goal x the pre-training seeds in each table's title (those of {cfg['pretrain_seeds']} "
+        f"that every method of the family has finished) x {cfg['draws']} draw(s); median over "
         "runs [95% hierarchical bootstrap CI: goals, then runs within goals]; '>max' = not reached within the grid; "
         "(n%) = runs that reached the threshold. `bayes_oracle` is the exact posterior over goal cells (it knows the "
         "teacher's reward family): the reference, not a competitor.", ""]
     for family, kinds in summary["families"].items():
         for kind in kinds:
             rows = table_rows(summary, family, kind)
-            lines += [f"## {family}: {UNIT_NAMES[kind]}", "", "| " + " | ".join(rows[0]) + " |",
+            lines += [f"## {family}: {UNIT_NAMES[kind]} (pre-training seeds {_seeds(summary, family, kind)})", "",
+                      "| " + " | ".join(rows[0]) + " |",
                       "|" + " --- |" * len(rows[0])]
             lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
             lines.append("")
@@ -188,6 +201,6 @@ def print_tables(summary: dict[str, Any]) -> None:
         for kind in kinds:
             rows = table_rows(summary, family, kind)
             widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-            print(f"\n{family}: {UNIT_NAMES[kind]}")
+            print(f"\n{family}: {UNIT_NAMES[kind]} (pre-training seeds {_seeds(summary, family, kind)})")
             for r in rows:
                 print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))

@@ -113,3 +113,18 @@ def test_smoke_profile_runs_resumes_and_reports(tmp_path: Path, monkeypatch: pyt
         assert bench.main(["--profile", "smoke", "--out", str(tmp_path), "--set", "ks=[4, 0]"]) == 2
     finally:
         sys.modules.pop(spec.name, None)
+
+
+def test_a_family_table_uses_only_the_seeds_every_method_finished() -> None:
+    cfg = FewShotConfig(ks=(0, 4), thresholds=(0.2,), feedback=("labels",), n_boot=20)
+
+    def unit(method: str, seed: int, epic: float) -> dict:
+        return {"family": "f", "method": method, "seed": seed, "runs": [["g1", 1], ["g2", 2]], "source_fit": None,
+                "kinds": {"labels": {"epic": {"0": [0.5, 0.5], "4": [epic, epic]}}}}
+
+    summary = aggregate(cfg, [unit("a", 0, 0.1), unit("a", 1, 0.9), unit("b", 0, 0.3)])
+    table = summary["families"]["f"]["labels"]
+    assert table["a"]["seeds"] == table["b"]["seeds"] == [0]
+    assert table["a"]["epic"]["4"]["median"] == pytest.approx(0.1)  # seed 1 (0.9) is left out: b has no seed 1
+    assert table["a"]["to_threshold"]["0.2"]["median"] == 4
+    assert table["b"]["to_threshold"]["0.2"]["median"] is None  # never reached within the grid
