@@ -19,7 +19,7 @@ chosen budget (EPIC to the teacher on every transition). The rest are the source
 bootstrap 95% CI, and the chosen budget; plus each estimator's spread diagnostics (how many weights never moved,
 how many legacy precisions sit on the clip floor).
 
-Run: ``python benchmarks/map_prior.py`` (about 5 minutes on a shared 2-core machine; one process, one thread);
+Run: ``python benchmarks/map_prior.py`` (6-13 minutes on a shared 2-core machine; one process, one thread);
 ``--quick`` for a smoke run. Writes ``benchmarks/results/map_prior.json``.
 """
 
