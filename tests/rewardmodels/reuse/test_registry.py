@@ -32,8 +32,6 @@ FAST: dict[str, dict] = {
     "cavia": {"iterations": 2, "inner_steps": 1, "meta_batch_size": 2, "support_size": (1, 4), "query_size": 4,
               "context_dim": 2},
 }
-#: Registered methods whose row the README's method table does not have yet (added by whoever owns the README).
-README_PENDING: set[str] = {"cavia"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +52,7 @@ def test_the_readme_and_the_benchmark_config_use_the_registry_s_names():
 
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     table = tuple(re.findall(r"^\| `(\w+)` \| ", readme, flags=re.M))  # the README's method table
-    assert table in (list_methods(), tuple(m for m in list_methods() if m not in README_PENDING))
+    assert table == list_methods()
     assert set(REUSE_METHODS) <= set(list_methods())
 
 
