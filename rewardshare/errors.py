@@ -13,7 +13,8 @@
                                            rewardshare.feedback.teacher, re-exported by rewardshare.feedback)
 
 ``DatasetFormatError``, ``ModelFormatError`` and ``CurveFormatError`` are other names of :class:`ArtifactError`
-(what rewardshare 0.1 raised), so ``except DatasetFormatError`` keeps catching every problem of a dataset file. Every class but
+(what rewardshare 0.1 raised), so ``except DatasetFormatError`` keeps catching every problem of a dataset
+file. Every class but
 ``BudgetExhausted`` is a ``ValueError``, so code written against plain ``ValueError`` keeps working.
 
 This module imports nothing, so every layer of the package may raise these errors.

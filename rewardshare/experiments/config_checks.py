@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.names import ALGOS, FEEDBACK_KINDS, METHODS, UNTRAINED_METHODS
 
-if TYPE_CHECKING:
-    from rewardshare.experiments.config import BenchConfig
+# The checks read a config.BenchConfig through its fields: importing it, even for annotations only, would close a
+# cycle with config.py, which calls them from BenchConfig.__post_init__.
+BenchConfig = Any
 
 
 def fits(value: Any, annotation: str) -> bool:

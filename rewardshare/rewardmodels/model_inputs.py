@@ -11,16 +11,17 @@ on every reward query, so its checks live in one place::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
+from torch import nn
 
 from rewardshare.errors import InvalidArgumentError
 
-if TYPE_CHECKING:
-    from rewardshare.rewardmodels.model import RewardModel
+# The functions take the model as an nn.Module reading RewardModel's attributes: importing RewardModel here, even
+# for annotations only, would close a cycle with model.py, which calls them.
 
 ArrayLike = np.ndarray | Sequence[Any] | torch.Tensor
 
@@ -33,7 +34,7 @@ def space_str(space: spaces.Space) -> str:
     return repr(space)
 
 
-def spaces_mismatch(model: RewardModel, observation_space: spaces.Space, action_space: spaces.Space) -> str:
+def spaces_mismatch(model: nn.Module, observation_space: spaces.Space, action_space: spaces.Space) -> str:
     """Why ``model`` does not fit an env with these spaces: both pairs of spaces and what to do."""
     return (
         "the reward model does not fit this env: the model reads observation_space="
@@ -97,7 +98,7 @@ def input_dim(obs_featurizer: Any, action_featurizer: Any, use_next_obs: bool, u
 
 
 def concat_features(
-    model: RewardModel,
+    model: nn.Module,
     obs: ArrayLike,
     action: ArrayLike,
     next_obs: ArrayLike | None = None,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -45,8 +45,8 @@ from rewardshare.rewardmodels.reuse.functional import (
     vmap_or_loop,
 )
 
-if TYPE_CHECKING:
-    from rewardshare.rewardmodels.reuse.maml_learner import MAML
+# ``maml`` below is a maml_learner.MAML (read through its attributes): importing it, even for annotations only,
+# would close a cycle with maml_learner, which calls these backends.
 
 BACKENDS: tuple[str, ...] = ("func", "higher")
 DEFAULT_BACKEND = "func"
@@ -58,7 +58,7 @@ _ADDITIVE_RTOL = 1e-4
 
 
 def mean_query_loss(
-    maml: MAML, backend: str, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
+    maml: nn.Module, backend: str, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
 ) -> Tensor:
     """The mean over tasks of each task's query loss after ``steps`` inner steps on its support items.
 
@@ -209,7 +209,7 @@ def _merge(items: Batch) -> Batch:
 
 
 def _stacked_mean_query_loss(
-    maml: MAML, support: Batch, query: Batch, loss_fn: LossFn, steps: int
+    maml: nn.Module, support: Batch, query: Batch, loss_fn: LossFn, steps: int
 ) -> Tensor | None:
     """The stacked path (see the module docstring); ``None`` when the objective is not a per-task mean."""
     model = maml.model
@@ -245,7 +245,7 @@ def _stacked_mean_query_loss(
 
 
 def _is_additive(
-    maml: MAML,
+    maml: nn.Module,
     fast: dict[str, Tensor],
     support: Batch,
     merged_support: Batch,
@@ -273,7 +273,7 @@ def _is_additive(
 
 # -- func, generic: torch.func.grad inside torch.func.vmap over tasks --------------------------------------------------
 def _func_query_losses(
-    maml: MAML, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
+    maml: nn.Module, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
 ) -> Tensor:
     model = maml.model
     fast = {n: p for n, p in model.named_parameters() if n in maml.inner_names}
@@ -320,7 +320,7 @@ class _HigherModel:
 
 
 def _higher_query_losses(
-    maml: MAML, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
+    maml: nn.Module, support: Batch, query: Batch, loss_fn: LossFn, shared: Mapping[str, Any], steps: int
 ) -> Tensor:
     import higher  # lazily: unmaintained, patches torch internals
 
