@@ -23,8 +23,11 @@ from rewardshare._version import __version__
 from rewardshare.agents.algos import check_algo, make_agent, make_config
 from rewardshare.agents.curve import LearningCurve
 from rewardshare.agents.evaluation import TrueRewardEvalCallback, TrueRewardEvaluator
+from rewardshare.agents.interactive import InteractiveFeedback, InteractiveFeedbackCallback
 from rewardshare.agents.policy_obs import PolicyObsVecEnvWrapper, resolve_policy_obs
+from rewardshare.agents.recent_transitions import TransitionRecorder
 from rewardshare.envs import GoalTask
+from rewardshare.feedback import Teacher
 from rewardshare.wrappers import (
     LearnedRewardVecEnvWrapper,
     ModelReward,
@@ -34,6 +37,7 @@ from rewardshare.wrappers import (
     TrueReward,
     as_reward_source,
 )
+from rewardshare.wrappers.sources import is_reward_model
 
 EnvSpec = GoalTask | str | Callable[[], gym.Env] | gym.Env
 
@@ -95,17 +99,55 @@ def _versions() -> dict[str, str]:
 
 
 def build_training_env(
-    make_env: Callable[[], gym.Env], source: RewardSource, n_envs: int, seed: int, options: RewardOptions | None = None
+    make_env: Callable[[], gym.Env], source: RewardSource, n_envs: int, seed: int, options: RewardOptions | None = None,
+    record: int | None = None,
 ) -> LearnedRewardVecEnvWrapper:
     """``n_envs`` Monitor-wrapped sub-envs in a ``DummyVecEnv``, seeded ``seed + i``, with the reward wrapper on top.
 
     The reward is computed in the wrapper while SB3 collects experience, so an off-policy learner's replay buffer
     stores the learned reward of each transition as it was collected. ``Monitor`` sits *inside* the reward wrapper,
-    so SB3's ``rollout/ep_rew_mean`` reports the true return.
+    so SB3's ``rollout/ep_rew_mean`` reports the true return. With ``record``, a
+    :class:`~rewardshare.agents.recent_transitions.TransitionRecorder` keeping the last ``record`` env steps sits
+    between the ``DummyVecEnv`` and the reward wrapper (for interactive feedback).
     """
-    venv = DummyVecEnv([lambda: Monitor(make_env()) for _ in range(n_envs)])
+    venv: Any = DummyVecEnv([lambda: Monitor(make_env()) for _ in range(n_envs)])
     venv.seed(seed)
+    if record is not None:
+        venv = TransitionRecorder(venv, record)
     return LearnedRewardVecEnvWrapper(venv, source, options)
+
+
+def _interactive_teacher(
+    interactive: Any, reward: Any, task_or_env: EnvSpec, teacher_kwargs: dict[str, Any], algo: str,
+    options: RewardOptions, total_timesteps: int, seed: int,
+) -> Teacher:
+    """Check ``interactive`` against the other arguments; the teacher it asks."""
+    if not isinstance(interactive, InteractiveFeedback):
+        raise TypeError(f"interactive={interactive!r} is not allowed: use InteractiveFeedback(every=..., budget=...) "
+                        "or None")
+    if not is_reward_model(reward):
+        raise ValueError(
+            f"interactive feedback needs reward=<a RewardModel> to start from and update (got {reward!r}): e.g. "
+            "RewardModel(env.observation_space, env.action_space) or method.start_model(task)"
+        )
+    if interactive.every >= total_timesteps:
+        raise ValueError(f"interactive.every={interactive.every} is not allowed with total_timesteps="
+                         f"{total_timesteps}: no round would run; use every < total_timesteps")
+    if algo == "dqn" and options.add_env_reward:
+        raise ValueError("interactive feedback with algo='dqn' relabels the replay buffer, which does not keep the "
+                         "env reward: use reward_options with add_env_reward=False, or algo='ppo'")
+    task = task_or_env if isinstance(task_or_env, GoalTask) else None
+    if interactive.teacher is not None:
+        if teacher_kwargs:
+            raise ValueError("teacher_kwargs cannot change interactive.teacher: set them on the Teacher you pass")
+        if task is not None and interactive.teacher.task != task:
+            raise ValueError(f"interactive.teacher teaches task {interactive.teacher.task.id!r} but the agent trains "
+                             f"on {task.id!r}: give a Teacher of the same task")
+        return interactive.teacher
+    if task is None:
+        raise ValueError("interactive feedback needs task_or_env to be a GoalTask (the teacher judges one task), or "
+                         "an InteractiveFeedback(teacher=Teacher(task), ...)")
+    return Teacher(task, **{"reward": "dense", "seed": seed, **teacher_kwargs})
 
 
 def train_agent(
@@ -132,6 +174,7 @@ def train_agent(
     callback: BaseCallback | None = None,
     verbose: int = 0,
     return_agent: bool = False,
+    interactive: InteractiveFeedback | None = None,
 ) -> LearningCurve | tuple[LearningCurve, BaseAlgorithm]:
     """Train an SB3 agent on a reward and record its learning curve on the *true* reward.
 
@@ -163,7 +206,8 @@ def train_agent(
         reward_options: The reward wrapper's :class:`~rewardshare.wrappers.RewardOptions` (normalise, scale, clip,
             add the env reward, ensemble spread bonus, posterior-mean or pessimistic reward, table fast path); default
             ``RewardOptions()``.
-        teacher_kwargs: Extra :class:`~rewardshare.feedback.Teacher` arguments for ``reward="teacher"``.
+        teacher_kwargs: Extra :class:`~rewardshare.feedback.Teacher` arguments for ``reward="teacher"`` and for the
+            teacher of ``interactive`` feedback.
         eval_seed: Seed of eval episode 0 (episode ``k`` uses ``eval_seed + k``); default ``seed + 1_000_000``.
         policy_obs: What the policy observes: ``"env"`` (the env's observations), ``"onehot"`` (GridGoal envs: a
             one-hot view of the same state, computed after the reward, so the reward model still reads the env's
@@ -175,6 +219,11 @@ def train_agent(
         callback: An extra SB3 callback.
         verbose: SB3 verbosity; > 0 also prints each evaluation.
         return_agent: Also return the trained SB3 agent.
+        interactive: Ask a teacher about the agent's own recent transitions every ``interactive.every`` env steps and
+            update the reward from the feedback (:class:`~rewardshare.agents.interactive.InteractiveFeedback`);
+            ``reward`` must then be the RewardModel to start from. The curve's ``metadata["interactive"]`` records
+            the settings, the teacher and each round (``timesteps``, ``queries``, items). ``None``: the reward
+            never changes.
 
     Returns:
         The :class:`LearningCurve` (and the agent if ``return_agent``). Same arguments and seed give the same curve
@@ -183,9 +232,10 @@ def train_agent(
     Raises:
         ValueError: Before any training, on an unknown algorithm, a non-positive ``total_timesteps``/``n_envs``/
             ``eval_every``/``eval_episodes``, a reward model built for other spaces, ``reward="teacher"`` without a
-            GoalTask, an unknown hyperparameter, DQN on continuous actions, or ``tensorboard_log`` without tensorboard.
-        TypeError: On a ``reward`` or ``task_or_env`` of an unsupported kind, or ``reward_options`` that is not a
-            :class:`~rewardshare.wrappers.RewardOptions`.
+            GoalTask, an unknown hyperparameter, DQN on continuous actions, ``tensorboard_log`` without tensorboard, or
+            ``interactive`` without a RewardModel ``reward``, a teacher, or a round before ``total_timesteps``.
+        TypeError: On a ``reward`` or ``task_or_env`` of an unsupported kind, or ``reward_options`` / ``interactive``
+            that is not its parameter object.
     """
     name = check_algo(algo)
     total_timesteps = _check_int("total_timesteps", total_timesteps, 1)
@@ -206,8 +256,12 @@ def train_agent(
     if not isinstance(reward_options, RewardOptions):
         raise TypeError(f"reward_options={reward_options!r} is not allowed: use RewardOptions(...) or None")
     env_kwargs = dict(env_kwargs or {})
+    teacher = None
+    if interactive is not None:
+        teacher = _interactive_teacher(interactive, reward, task_or_env, dict(teacher_kwargs or {}), name,
+                                       reward_options, total_timesteps, seed)
     source = _resolve_source(
-        reward, task_or_env, dict(teacher_kwargs or {}), reward_options
+        reward, task_or_env, {} if interactive is not None else dict(teacher_kwargs or {}), reward_options
     )
     if isinstance(task_or_env, GoalTask) and isinstance(source, (ModelReward, PosteriorReward)) and (
         source.observation_space is not None
@@ -231,6 +285,9 @@ def train_agent(
         "agent_config": {k: v for k, v in config.sb3_kwargs().items()},
         "reward_options": reward_options.to_dict(), "versions": _versions(),
     }
+    if interactive is not None:
+        metadata["interactive"] = {**interactive.to_dict(), "teacher": teacher.config(), "rounds": [],
+                                   "queries_used": 0}
     curve = LearningCurve(metadata=metadata)
 
     old_threads = torch.get_num_threads()
@@ -240,7 +297,8 @@ def train_agent(
             torch.set_num_threads(torch_threads)
         set_random_seed(seed)
         # the source already carries the spread bonus / posterior options
-        venv = build_training_env(make_env, source, n_envs, seed, reward_options.without_source_options())
+        record = None if interactive is None else interactive.window or interactive.every
+        venv = build_training_env(make_env, source, n_envs, seed, reward_options.without_source_options(), record)
         if obs_map is not None:
             venv = PolicyObsVecEnvWrapper(venv, obs_map)
         evaluator = TrueRewardEvaluator(
@@ -250,8 +308,16 @@ def train_agent(
         agent = make_agent(name, venv, seed=seed, device=device, tensorboard_log=tensorboard_log, verbose=verbose,
                            config=config)
         eval_cb = TrueRewardEvalCallback(evaluator, eval_every, curve, verbose=verbose)
-        callbacks = CallbackList([eval_cb] + ([callback] if callback is not None else []))
+        extra = [] if callback is None else [callback]
+        if interactive is not None:
+            extra.insert(0, InteractiveFeedbackCallback(
+                interactive, teacher, reward, seed=seed, eval_envs=evaluator.envs, record=metadata["interactive"],
+                reward_options=reward_options, verbose=verbose,
+            ))
+        callbacks = CallbackList([eval_cb] + extra)
         agent.learn(total_timesteps=total_timesteps, callback=callbacks, progress_bar=progress_bar)
+        if teacher is not None:
+            metadata["interactive"]["teacher_spent"] = teacher.spent
         venv.close()
     finally:
         if torch_threads is not None:

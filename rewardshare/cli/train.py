@@ -138,12 +138,35 @@ def _task_from_model(meta: dict[str, Any], env_id: str) -> Any:
         return GoalTask(kw["layout"], kw["size"], goal_from_task_id(tasks[0]), kw.get("layout_seed", 0))
 
 
+def _check_interactive(reward: str, every: int | None, budget: int | None, per_round: int | None, kind: str) -> None:
+    """Refuse interactive-feedback options that do not go together (before any work)."""
+    check_int("--interactive-every", every, 1)
+    check_int("--feedback-budget", budget, 1)
+    check_int("--feedback-per-round", per_round, 1)
+    check_choice("--feedback-kind", kind, ("labels", "preferences"))
+    if every is None:
+        for option, value in (("--feedback-budget", budget), ("--feedback-per-round", per_round)):
+            if value is not None:
+                bad(option, value, f"{option} only together with --interactive-every N")
+        if kind != "labels":
+            bad("--feedback-kind", kind, "--feedback-kind only together with --interactive-every N")
+        if reward == "scratch":
+            bad("--reward", reward, "true, teacher or a saved model directory (scratch needs --interactive-every N)")
+        return
+    if budget is None:
+        raise typer.BadParameter("--interactive-every needs --feedback-budget K (an int >= 1: the total teacher "
+                                 "queries)", param_hint="--feedback-budget")
+    if reward in ("true", "teacher"):
+        bad("--reward", reward, "scratch or a saved model directory with --interactive-every (the model the "
+                                "feedback updates)")
+
+
 @app.command("train-agent")
 def train_agent_cmd(
     algo: str = typer.Option("ppo", "--algo", help="ppo | dqn."),
     reward: str = typer.Option("teacher", "--reward", help="true (the env's reward) | teacher (the dense teacher's "
                                "noiseless reward) | a saved reward model directory (its env id, task and obs mode "
-                               "are read from it)."),
+                               "are read from it) | scratch (a fresh model; with --interactive-every)."),
     env_id: str = typer.Option(None, "--env-id", help="A rewardshare GridGoal ID (the task is its layout with "
                                "--goal) or any gymnasium ID (e.g. CartPole-v1); default: the reward model's env id, "
                                "else rewardshare/GridGoal-v0."),
@@ -172,6 +195,16 @@ def train_agent_cmd(
     tensorboard_log: str = typer.Option(None, "--tensorboard-log", help="TensorBoard log directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress (a bar on a terminal, a "
                                   "line per 10% when piped)."),
+    interactive_every: int = typer.Option(None, "--interactive-every", help="Interactive feedback: every N env steps "
+                                          "ask the dense teacher about the agent's recent transitions and update the "
+                                          "reward model (needs --feedback-budget and --reward scratch or a saved "
+                                          "model to start from; GridGoal IDs only)."),
+    feedback_budget: int = typer.Option(None, "--feedback-budget", help="Total teacher queries over the run "
+                                        "(with --interactive-every); never exceeded."),
+    feedback_per_round: int = typer.Option(None, "--feedback-per-round", help="Queries per round (default: the "
+                                           "budget spread evenly over the rounds)."),
+    feedback_kind: str = typer.Option("labels", "--feedback-kind", help="labels (reward labels of transitions) | "
+                                      "preferences (pairs of segments of recent episodes)."),
 ) -> None:
     """Train a PPO/DQN agent on a reward (true, teacher or a saved model) and print its true-reward learning curve."""
     import gymnasium as gym
@@ -195,9 +228,10 @@ def train_agent_cmd(
     agent_kwargs = parse_overrides(overrides)
     check_agent_overrides(algo, agent_kwargs)
     out_path = check_new_file("--out", out, force, (".json", ".csv")) if out else None
+    _check_interactive(reward, interactive_every, feedback_budget, feedback_per_round, feedback_kind)
     reward_arg: object = reward
     model_task = None
-    if reward not in ("true", "teacher"):
+    if reward not in ("true", "teacher", "scratch"):
         if not Path(reward).is_dir():
             bad("--reward", reward, "true, teacher or a saved model directory")
         from rewardshare.rewardmodels import load_model
@@ -245,7 +279,18 @@ def train_agent_cmd(
             raise typer.BadParameter("--goal and --obs-mode only apply to rewardshare GridGoal IDs",
                                      param_hint="--env-id")
         target = env_id
+    options = None
     with user_errors():
+        if reward == "scratch":  # a fresh model of the env's spaces, learned from the interactive feedback alone
+            from rewardshare.rewardmodels import RewardModel
+
+            probe = target.make_env(**env_kwargs)
+            reward_arg = RewardModel(probe.observation_space, probe.action_space, seed=seed)
+        if interactive_every is not None:
+            from rewardshare.agents import InteractiveFeedback
+
+            options = InteractiveFeedback(every=interactive_every, budget=feedback_budget,
+                                          per_round=feedback_per_round, kind=feedback_kind)
         reward_options = RewardOptions(normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward)
         steps, why = _trained_steps(algo, timesteps, n_envs, agent_kwargs)
     if steps != timesteps:
@@ -260,7 +305,7 @@ def train_agent_cmd(
             algo, target, reward_arg, total_timesteps=timesteps, seed=seed, n_envs=n_envs, eval_every=eval_every,
             eval_episodes=eval_episodes, device=device, progress_bar=bars, tensorboard_log=tensorboard_log,
             env_kwargs=env_kwargs, agent_kwargs=agent_kwargs, reward_options=reward_options, policy_obs=policy_obs,
-            callback=_percent_callback(steps, label) if progress and not bars else None,
+            callback=_percent_callback(steps, label) if progress and not bars else None, interactive=options,
         )
     table = Table(title=f"{algo} on {curve.metadata.get('task', {}).get('id', env_id)}, reward={reward}, seed={seed}")
     for col in ("timesteps", "success", "true return", "learned return", "episode length", "train s"):
@@ -271,6 +316,11 @@ def train_agent_cmd(
             f"{curve.learned_return[i]:.3f}", f"{curve.episode_length[i]:.1f}", f"{curve.wall_time[i]:.1f}",
         )
     console.print(table)
+    if options is not None:
+        rounds = curve.metadata["interactive"]["rounds"]
+        shown = ", ".join(f"{r['queries']} at {r['timesteps']}" for r in rounds)
+        console.print(f"feedback: {curve.metadata['interactive']['queries_used']} of {feedback_budget} queries "
+                      f"({shown})")
     reached = curve.timesteps_to(0.9)
     console.print(f"steps to 0.9 success: {reached if reached is not None else 'not reached'}")
     if out_path is not None:

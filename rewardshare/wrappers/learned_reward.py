@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -88,8 +89,9 @@ class LearnedRewardWrapper(gym.Wrapper):
     def __init__(self, env: gym.Env, reward_model: Any, options: RewardOptions | None = None) -> None:
         super().__init__(env)
         self.table: RewardTable | None
+        self._options = check_reward_options(options)
         self.source, self.transform, self.table = build_reward(
-            reward_model, env.observation_space, env.action_space, env, options
+            reward_model, env.observation_space, env.action_space, env, self._options
         )
         self._identity = self.transform.is_identity
         self._passthrough = self.source.uses_env_reward and self._identity
@@ -98,6 +100,32 @@ class LearnedRewardWrapper(gym.Wrapper):
         self._pos: np.ndarray | None = None
         self._state = -1
         self._reset_episode()
+
+    def set_reward(self, reward_model: Any, use_table: bool | str | RewardTable | None = None) -> None:
+        """Swap in another reward (e.g. a model updated from new feedback) from the next step on.
+
+        The options stay those of the constructor; the table, when this wrapper tabulates, is rebuilt for the new
+        reward (or shared: ``use_table=`` another wrapper's table of the same source); the transform and its running
+        statistics are kept.
+
+        Args:
+            reward_model: Anything the constructor accepts.
+            use_table: Overrides the options' ``use_table``; ``None`` keeps it (a table shared at construction is
+                replaced by ``"auto"``: it belongs to the old reward).
+
+        Raises:
+            ValueError, TypeError: As the constructor.
+        """
+        options = self._options
+        if use_table is None:
+            use_table = "auto" if isinstance(options.use_table, RewardTable) else options.use_table
+        self.source, _, self.table = build_reward(
+            reward_model, self.env.observation_space, self.env.action_space, self.env,
+            replace(options, use_table=use_table),
+        )
+        self._passthrough = self.source.uses_env_reward and self._identity
+        if self.table is not None and self._obs is not None:
+            self._state = self.table.states.index_one(self._obs)
 
     def _reset_episode(self) -> None:
         self._true_return = 0.0

@@ -10,6 +10,7 @@ but in one batch (a batched forward may differ from a batch-of-one forward in th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -18,7 +19,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from rewardshare.wrappers.learned_reward import build_reward
-from rewardshare.wrappers.options import RewardOptions
+from rewardshare.wrappers.options import RewardOptions, check_reward_options
 from rewardshare.wrappers.sources import RewardSource
 from rewardshare.wrappers.table import RewardTable, enumerate_states
 from rewardshare.wrappers.transform import RewardTransform
@@ -93,13 +94,29 @@ class _BatchedRewardMixin:
     ) -> None:
         """Build the core (see :func:`~rewardshare.wrappers.learned_reward.build_reward`) and zero the per-sub-env
         state."""
+        options = check_reward_options(options)
         self.core = _BatchReward(*build_reward(reward_model, observation_space, action_space, table_env, options))
+        self._reward_args = (observation_space, action_space, table_env, options)
         self._obs: np.ndarray | None = None
         self._pos: np.ndarray | None = None
         self._state: np.ndarray | None = None
         self._true_ret = np.zeros(num_envs)
         self._learned_ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, dtype=np.int64)
+
+    def set_reward(self, reward_model: Any, use_table: bool | str | RewardTable | None = None) -> None:
+        """Swap in another reward from the next step on, as :meth:`LearnedRewardWrapper.set_reward
+        <rewardshare.wrappers.LearnedRewardWrapper.set_reward>` does (same options, table rebuilt, transform kept)."""
+        obs_space, act_space, table_env, options = self._reward_args
+        if use_table is None:
+            use_table = "auto" if isinstance(options.use_table, RewardTable) else options.use_table
+        options = replace(options, use_table=use_table)
+        source, _, table = build_reward(reward_model, obs_space, act_space, table_env, options)
+        misses = self.core.table_misses
+        self.core = _BatchReward(source, self.core.transform, table)
+        self.core.table_misses = misses
+        if self._obs is not None:  # the current states, indexed by the new table (or none)
+            self._state = self.core.state_index(self._obs)
 
     @property
     def source(self) -> RewardSource:
