@@ -5,7 +5,10 @@ machine, the versions, the command and the aggregate next to the per-run results
 
     python benchmarks/learning_curves.py                     # quick profile (about 5-7 minutes on 2 cores)
     python benchmarks/learning_curves.py --profile full      # the README's headline numbers (30-40 min, resumable)
+    python benchmarks/learning_curves.py --profile collapse --workers 1   # collapse rate with and without an
+                                                                           # uncertainty-aware reward (20-25 min)
     python benchmarks/learning_curves.py --smoke --out /tmp/x --json /tmp/x.json   # seconds, for the tests
+    python benchmarks/learning_curves.py --profile full --report-only   # re-make a stored sweep's report
 
 Results: ``benchmarks/results/learning_curves/<profile>/`` (run JSONs, runs.csv, aggregate.json, report.md, PNGs;
 ``cache/`` inside holds bulky intermediates) and ``benchmarks/results/learning_curves_<profile>.json``, whose
@@ -48,11 +51,32 @@ def relative_to(path: str | os.PathLike[str], base: str | os.PathLike[str]) -> s
     return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
 
 
+def report_only(out: Path, summary_path: Path) -> dict[str, object]:
+    """Re-make the report of the sweep stored in ``out`` (its own config, as stored) and refresh the aggregate in the
+    summary JSON, keeping what the sweep recorded there (command, machine, wall times, units)."""
+    import json
+
+    from rewardshare._atomic import atomic_write_json
+    from rewardshare.experiments import make_report
+
+    rep = make_report(out)
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {
+        "benchmark": "learning_curves", "profile": rep["profile"], "config_hash": rep["config_hash"],
+        "results_dir": relative_to(out, summary_path.parent), "units": {"failed": {}, "blocked": []}}
+    summary.update({"runs": rep["runs"], "epic": rep["epic"],
+                    "report": relative_to(rep["paths"]["report"], summary_path.parent)})
+    atomic_write_json(summary_path, summary, sort_keys=True)
+    print(f"report {rep['paths']['report']}; summary {summary_path}")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     """Run the sweep and write the summary; returns the summary."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"),
-                   help="smoke (seconds) | quick (about 5-7 minutes) | full (default quick)")
+    from rewardshare.experiments.config import PROFILES
+
+    p.add_argument("--profile", default="quick", choices=tuple(PROFILES),
+                   help="smoke (seconds) | quick (about 5-7 minutes) | full | collapse (default quick)")
     p.add_argument("--smoke", "--quick-test", action="store_true", help="the seconds-long smoke profile")
     p.add_argument("--out", default=None, help="results dir (default benchmarks/results/learning_curves/<profile>)")
     p.add_argument("--json", default=None,
@@ -60,6 +84,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--backend", default="local", help="local | ray")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPU count)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: re-make the report of the stored results and refresh the summary's aggregate")
     args = p.parse_args(argv)
 
     import torch
@@ -74,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     out = Path(args.out) if args.out else HERE / "results" / "learning_curves" / profile
     summary_path = Path(args.json) if args.json else HERE / "results" / f"learning_curves_{profile}.json"
     t0 = time.perf_counter()
+    if args.report_only:
+        return report_only(out, summary_path)
     res = run_sweep(config, out, backend=args.backend, workers=args.workers, progress=not args.no_progress)
     rep = make_report(out)
     rows = summary_rows(rep)

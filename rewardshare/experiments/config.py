@@ -21,16 +21,28 @@ from rewardshare.experiments.config_checks import check_types, check_values
 from rewardshare.experiments.names import (
     ALGOS,
     BACKENDS,
+    DEFAULT_METHODS,
     FEEDBACK_KINDS,
     LEGACY_METHOD_NAMES,
     METHODS,
     ORACLE_METHODS,
+    POSTERIOR_METHODS,
     REUSE_METHODS,
+    UNCERTAINTY_VARIANTS,
     UNTRAINED_METHODS,
+    run_label,
 )
 
 #: Bumped whenever the meaning of a field changes, so old result files are refused instead of misread.
 CONFIG_VERSION = 1
+
+#: Fields added after version 1, with their defaults. A field at its default is left out of the config hash, so the
+#: results of a config written before the field existed keep their hash (they were run with that default); a
+#: non-default value is hashed like every other field.
+ADDED_FIELDS: dict[str, Any] = {
+    "irl_iterations": 30, "reward_uncertainty": ["none"], "pessimism_beta": 1.0, "ensemble_size": 5,
+    "collapse_drop": 0.5,
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,12 @@ class BenchConfig:
     """Episode horizon of every env (training, evaluation and feedback rollouts); None = the env's 4 * H * W. A
     horizon a few times the longest shortest path keeps failed evaluation episodes from dominating the run time."""
     feedback: str = "labels"
-    """Feedback kind: ``"labels"`` (per-transition reward labels, MSE) or ``"preferences"`` (segment pairs)."""
+    """Feedback kind: ``"labels"`` (per-transition reward labels, MSE), ``"preferences"`` (segment pairs,
+    Bradley-Terry) or ``"demonstrations"`` (the teacher's episodes from random starts, MaxEnt IRL). Every budget
+    (``source_budget``, ``ks``, ``validation_pool``) counts items of this kind: one demonstration is one episode."""
+    irl_iterations: int = 30
+    """Soft value iteration backups of the MaxEnt-IRL likelihood of demonstrations (``gamma = 0.9``: ``0.9^30 =
+    0.04``); only read with ``feedback="demonstrations"``."""
     teacher_reward: str = "dense"
     """The teacher's reward (``"dense"``: +1 closer, -1 farther or bump, +5 goal bonus; or ``"sparse"``)."""
     teacher_noise: float = 0.0
@@ -121,8 +138,9 @@ class BenchConfig:
     """Seed of source feedback collection, pre-training and validation pools."""
 
     # -- agents ---------------------------------------------------------------------------------------------------
-    methods: tuple[str, ...] = METHODS
-    """Methods compared: reuse methods from :data:`REUSE_METHODS` and oracles from :data:`ORACLE_METHODS`."""
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    """Methods compared: reuse methods from :data:`REUSE_METHODS` and oracles from :data:`ORACLE_METHODS` (default:
+    all but ``latent``)."""
     algos: tuple[str, ...] = ALGOS
     """Stable-Baselines3 algorithms (``"ppo"``, ``"dqn"``)."""
     seeds: tuple[int, ...] = (0, 1)
@@ -137,12 +155,32 @@ class BenchConfig:
     """Episodes per evaluation (random starts, true reward)."""
     success_threshold: float = 0.9
     """Success rate that counts as solved: steps-to-threshold and the speedup are measured at it."""
+    collapse_drop: float = 0.5
+    """A run *collapses* when its true success rate, after first reaching its peak (the maximum over its
+    evaluations), is at some later evaluation ``<= peak - collapse_drop``: it found the goal, then learned to
+    exploit the learned reward's error instead."""
+    reward_uncertainty: tuple[str, ...] = ("none",)
+    """Rewards the agents of a method with a posterior (:data:`POSTERIOR_METHODS`) are trained on, each on the same
+    adapted models, seeds and tasks: ``"none"`` (the model as adapted), ``"mean"`` (posterior-mean reward),
+    ``"pessimistic"`` (posterior mean - ``pessimism_beta`` * std). Runs are labelled ``method+variant`` (e.g.
+    ``latent+pessimistic``). Methods without a posterior, and the oracles, run ``"none"`` only. Must hold
+    ``"none"`` (the baseline), in the order none, mean, pessimistic."""
+    pessimism_beta: float = 1.0
+    """``beta`` of the ``"pessimistic"`` reward (finite, ``>= 0``); a value other than 1.0 needs ``"pessimistic"``
+    in ``reward_uncertainty``."""
+    ensemble_size: int = 5
+    """Members of the scratch ensemble that gives scratch a posterior for the ``"mean"`` / ``"pessimistic"``
+    rewards: member 0 is scratch's own model (the ``"none"`` reward), the others are fitted to the same target items
+    with the same chosen budget from other initialisation seeds. Only built when scratch runs such a variant."""
 
     def __post_init__(self) -> None:
         check_types(self)  # first: a string where a list belongs would otherwise be split into characters
         # normalise list inputs (from JSON or a CLI) to tuples so the dataclass stays hashable and comparable
-        for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds", "selection_seeds"):
+        for f in ("ks", "rl_ks", "hidden_sizes", "methods", "algos", "seeds", "selection_seeds",
+                  "reward_uncertainty"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
+        for f in ("pessimism_beta", "collapse_drop"):  # 1 and 1.0 are one config
+            object.__setattr__(self, f, float(getattr(self, f)))
         for f in ("adapt_steps", "adapt_lrs", "prior_weights"):
             if getattr(self, f) is not None:
                 object.__setattr__(self, f, tuple(getattr(self, f)))
@@ -173,6 +211,20 @@ class BenchConfig:
     def pretrained_methods(self) -> tuple[str, ...]:
         """Reuse methods that are pre-trained on the source tasks (all but scratch)."""
         return tuple(m for m in self.reuse_methods if m not in UNTRAINED_METHODS)
+
+    def uncertainty_of(self, method: str, k: int | None = None) -> tuple[str, ...]:
+        """The reward variants ``method``'s agents are trained on (at budget ``k``, if given):
+        :attr:`reward_uncertainty` for a method with a posterior (:data:`POSTERIOR_METHODS`), ``("none",)`` for
+        every other method, the oracles and zero-shot models (``k = 0``: no target feedback, no posterior)."""
+        return self.reward_uncertainty if method in POSTERIOR_METHODS and k != 0 else ("none",)
+
+    def run_labels(self) -> tuple[str, ...]:
+        """Every ``method+variant`` label of the runs, in report order (a method, then its variants)."""
+        return tuple(run_label(m, u) for m in self.methods for u in self.uncertainty_of(m))
+
+    def needs_ensemble(self, method: str) -> bool:
+        """Whether ``method``'s adapted models need ensemble members (scratch under a posterior variant)."""
+        return POSTERIOR_METHODS.get(method) == "ensemble" and any(u != "none" for u in self.uncertainty_of(method))
 
     def methods_at(self, k: int) -> tuple[str, ...]:
         """The reuse methods that have a reward model at target budget ``k``: all of them, except at ``k = 0``
@@ -219,11 +271,13 @@ class BenchConfig:
 
     def config_hash(self) -> str:
         """A 16-hex-digit SHA-256 of the canonical JSON of :meth:`to_dict`; equal configs give equal hashes (a config
-        read from results with legacy method names keeps the hash they were written with, see :meth:`from_dict`)."""
+        read from results with legacy method names keeps the hash they were written with, see :meth:`from_dict`; fields
+        of :data:`ADDED_FIELDS` at their defaults are left out, so older results keep theirs)."""
         return getattr(self, "_written_hash", None) or _digest(self.to_dict())
 
 
 def _digest(data: dict[str, Any]) -> str:
+    data = {k: v for k, v in data.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
@@ -240,14 +294,26 @@ def _profiles() -> dict[str, BenchConfig]:
         profile="full", n_eval_tasks=3, n_validation_tasks=3, source_budget=512, ks=(4, 16, 64, 256),
         rl_ks=(16, 64), seeds=(0, 1, 2, 3, 4), selection_seeds=(0, 1), pretrain_steps=3000, maml_iterations=1500,
     )
-    return {"smoke": smoke, "quick": quick, "full": full}
+    # does an uncertainty-aware reward stop "peaks, then collapses"? latent (its posterior over the task latent) and
+    # scratch (a 5-network ensemble) at few labels, plain / posterior-mean / pessimistic reward, PPO only; the
+    # teacher's reward as the reference. Goals, seeds and thresholds fixed here before any of its results existed.
+    collapse = BenchConfig(
+        profile="collapse", n_eval_tasks=6, n_validation_tasks=3, source_budget=512, ks=(8, 16), rl_ks=(8, 16),
+        methods=("scratch", "latent", "teacher"), algos=("ppo",), seeds=(0, 1, 2, 3), selection_seeds=(0, 1),
+        pretrain_steps=3000, total_timesteps=40_000, eval_every=2_000, eval_episodes=20,
+        reward_uncertainty=("none", "mean", "pessimistic"), pessimism_beta=1.0, ensemble_size=5, collapse_drop=0.5,
+    )
+    return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
 #: hundred agent steps). ``quick``: the default main job, 72 agent runs (9 methods x 2 algorithms x 2 held-out tasks
 #: x 2 seeds at k = 16), about 5-7 minutes on a 2-core CPU (measured 5.3-7.4 min). ``full``: the README's headline
 #: numbers, 480 agent runs (5 seeds x 3 held-out tasks per algorithm and method, agents at k = 16 and 64, EPIC at
-#: k = 4..256), about 30-40 minutes on a 2-core CPU (measured 31 min); resumable across sessions.
+#: k = 4..256), about 30-40 minutes on a 2-core CPU (measured 31 min); resumable across sessions. ``collapse``: the
+#: collapse rate with and without uncertainty-aware rewards, 312 PPO runs (scratch and latent x none / mean /
+#: pessimistic x k = 8, 16, plus the teacher, on 6 held-out goals x 4 seeds, 40k steps each), about 20-25 minutes
+#: on one core.
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -255,7 +321,7 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
     """The named profile, optionally with fields overridden.
 
     Args:
-        name: ``"smoke"``, ``"quick"`` or ``"full"``.
+        name: ``"smoke"``, ``"quick"``, ``"full"`` or ``"collapse"``.
         **overrides: Field values replacing the profile's.
 
     Returns:
@@ -295,6 +361,7 @@ def field_docs() -> dict[str, str]:
 
 
 __all__ = [
-    "ALGOS", "BACKENDS", "CONFIG_VERSION", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES", "METHODS", "ORACLE_METHODS",
-    "PROFILES", "REUSE_METHODS", "UNTRAINED_METHODS", "BenchConfig", "field_docs", "get_profile",
+    "ADDED_FIELDS", "ALGOS", "BACKENDS", "CONFIG_VERSION", "DEFAULT_METHODS", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES",
+    "METHODS", "ORACLE_METHODS", "POSTERIOR_METHODS", "PROFILES", "REUSE_METHODS", "UNCERTAINTY_VARIANTS",
+    "UNTRAINED_METHODS", "BenchConfig", "field_docs", "get_profile",
 ]

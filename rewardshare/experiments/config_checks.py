@@ -13,7 +13,14 @@ import math
 from typing import Any
 
 from rewardshare.errors import InvalidArgumentError
-from rewardshare.experiments.names import ALGOS, FEEDBACK_KINDS, METHODS, UNTRAINED_METHODS
+from rewardshare.experiments.names import (
+    ALGOS,
+    FEEDBACK_KINDS,
+    METHODS,
+    POSTERIOR_METHODS,
+    UNCERTAINTY_VARIANTS,
+    UNTRAINED_METHODS,
+)
 
 # The checks read a config.BenchConfig through its fields: importing it, even for annotations only, would close a
 # cycle with config.py, which calls them from BenchConfig.__post_init__.
@@ -103,7 +110,7 @@ def _check_sizes(c: BenchConfig) -> None:
     """Counts and steps that must be positive, and the numbers that must be finite."""
     for name in ("size", "n_eval_tasks", "source_budget", "pretrain_steps", "maml_iterations", "validation_pool",
                  "maml_support_size", "maml_query_size", "maml_inner_steps", "max_prior_tasks",
-                 "total_timesteps", "eval_every", "eval_episodes"):
+                 "total_timesteps", "eval_every", "eval_episodes", "irl_iterations"):
         if not _is_int(getattr(c, name), 1):
             _refuse(name, getattr(c, name), "an int >= 1")
     for name in ("n_envs", "max_steps"):
@@ -167,6 +174,34 @@ def _check_runs(c: BenchConfig) -> None:
         _refuse("validation_pool", c.validation_pool, f"at least max(ks)={max(c.ks)}")
 
 
+def _check_uncertainty(c: BenchConfig) -> None:
+    """The reward variants agents are trained on, the pessimism, the scratch ensemble and the collapse threshold."""
+    v = c.reward_uncertainty
+    order = [x for x in UNCERTAINTY_VARIANTS if x in v]
+    if not v or len(set(v)) != len(v) or any(x not in UNCERTAINTY_VARIANTS for x in v) or "none" not in v or (
+        list(v) != order
+    ):
+        _refuse("reward_uncertainty", v, f"distinct names from {UNCERTAINTY_VARIANTS} in that order, including "
+                "'none' (the plain reward every variant is compared with)")
+    if len(v) > 1 and not any(m in POSTERIOR_METHODS for m in c.methods):
+        raise InvalidArgumentError(
+            f"reward_uncertainty={v!r} is not allowed with methods={c.methods!r}: 'mean' and 'pessimistic' need a "
+            f"method whose reward has a posterior, one of {tuple(POSTERIOR_METHODS)}; add one or use ('none',)"
+        )
+    beta = c.pessimism_beta
+    if not (math.isfinite(beta) and beta >= 0):
+        _refuse("pessimism_beta", beta, "a finite float >= 0 (the reward is mean - beta * std)")
+    if beta != 1.0 and "pessimistic" not in v:
+        raise InvalidArgumentError(
+            f"pessimism_beta={beta!r} is only read with 'pessimistic' in reward_uncertainty (it is {v!r}): add "
+            "'pessimistic' or leave pessimism_beta at 1.0"
+        )
+    if not _is_int(c.ensemble_size, 2):
+        _refuse("ensemble_size", c.ensemble_size, "an int >= 2 (a posterior's std needs two members)")
+    if not (math.isfinite(c.collapse_drop) and 0.0 < c.collapse_drop <= 1.0):
+        _refuse("collapse_drop", c.collapse_drop, "a float in (0, 1] (a drop of the success rate)")
+
+
 def check_values(config: BenchConfig) -> None:
     """Check every field's range or allowed values and how the fields fit together (types already checked).
 
@@ -177,6 +212,7 @@ def check_values(config: BenchConfig) -> None:
     _check_sizes(config)
     _check_runs(config)
     _check_adaptation(config)
+    _check_uncertainty(config)
 
 
 __all__ = ["check_types", "check_values", "describe", "fits"]

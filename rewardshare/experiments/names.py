@@ -1,4 +1,5 @@
-"""The names a learning-curve config may use: reuse and oracle methods, algorithms, feedback kinds, backends.
+"""The names a learning-curve config may use: reuse and oracle methods, algorithms, feedback kinds, backends, and the
+reward-uncertainty variants an agent can be trained with.
 
 Kept apart from the config dataclass so that its checks (:mod:`~rewardshare.experiments.config_checks`) and the
 runner can read them without importing the config.
@@ -6,12 +7,15 @@ runner can read them without importing the config.
 
 from __future__ import annotations
 
-#: Reward-model reuse methods compared by default, in report order: canonical names of the method registry
+#: Reward-model reuse methods a config may compare, in report order: canonical names of the method registry
 #: (``rewardshare.rewardmodels.list_methods()``; a test checks them). ``scratch`` is the baseline every speedup is
 #: measured against.
 REUSE_METHODS: tuple[str, ...] = (
-    "scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml", "map_prior",
+    "scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml", "map_prior", "latent",
 )
+#: Reward-model methods of the default config (and the ``quick`` / ``full`` profiles): every reuse method except
+#: ``latent``, which joined later and is compared in the ``collapse`` profile.
+DEFAULT_REUSE_METHODS: tuple[str, ...] = REUSE_METHODS[:7]
 #: Reuse methods with nothing learned before the target feedback arrives: their start model is an untrained
 #: network, so they cannot predict zero-shot and are skipped at ``k = 0``.
 UNTRAINED_METHODS: tuple[str, ...] = ("scratch",)
@@ -23,11 +27,45 @@ LEGACY_METHOD_NAMES: dict[str, str] = {
 #: Oracle rewards: the env's own sparse reward and the teacher's noiseless dense reward. They need no feedback.
 ORACLE_METHODS: tuple[str, ...] = ("true", "teacher")
 METHODS: tuple[str, ...] = REUSE_METHODS + ORACLE_METHODS
+DEFAULT_METHODS: tuple[str, ...] = DEFAULT_REUSE_METHODS + ORACLE_METHODS
 ALGOS: tuple[str, ...] = ("ppo", "dqn")
-FEEDBACK_KINDS: tuple[str, ...] = ("labels", "preferences")
+#: Feedback kinds: per-transition reward labels (MSE), segment-pair preferences (Bradley-Terry), demonstrated
+#: episodes (MaxEnt IRL; one item is one episode).
+FEEDBACK_KINDS: tuple[str, ...] = ("labels", "preferences", "demonstrations")
 BACKENDS: tuple[str, ...] = ("local", "ray")
 
+#: How an agent's reward reads a reward model that carries a posterior: ``"none"`` (the model as adapted: a latent
+#: model at its MAP latent, one scratch network), ``"mean"`` (the posterior-mean reward) or ``"pessimistic"``
+#: (posterior mean - beta * posterior std), as ``rewardshare.wrappers.RewardOptions(uncertainty=...)`` computes them.
+UNCERTAINTY_VARIANTS: tuple[str, ...] = ("none", "mean", "pessimistic")
+#: The methods whose adapted reward has a posterior, and where it comes from: the latent-task method's
+#: ``metadata["latent_posterior"]`` (modes of the task latent and their probabilities), and for scratch, which has
+#: none of its own, an ensemble of independently initialised networks fitted to the same items. Every other method
+#: (and the oracles) is trained on its plain reward only.
+POSTERIOR_METHODS: dict[str, str] = {"latent": "latent_posterior", "scratch": "ensemble"}
+
+
+def run_label(method: str, uncertainty: str = "none") -> str:
+    """The name of a method's runs under one uncertainty variant, as results directories and reports show it:
+    ``"latent"`` for the plain reward, ``"latent+pessimistic"`` for the pessimistic one.
+
+    Raises:
+        ValueError: On an unknown variant.
+    """
+    if uncertainty not in UNCERTAINTY_VARIANTS:
+        raise ValueError(f"uncertainty={uncertainty!r} is not allowed: use one of {UNCERTAINTY_VARIANTS}")
+    return method if uncertainty == "none" else f"{method}+{uncertainty}"
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """Inverse of :func:`run_label`: ``"latent+mean"`` -> ``("latent", "mean")``, ``"scratch"`` ->
+    ``("scratch", "none")``."""
+    method, _, uncertainty = label.partition("+")
+    return method, uncertainty or "none"
+
+
 __all__ = [
-    "ALGOS", "BACKENDS", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES", "METHODS", "ORACLE_METHODS", "REUSE_METHODS",
-    "UNTRAINED_METHODS",
+    "ALGOS", "BACKENDS", "DEFAULT_METHODS", "DEFAULT_REUSE_METHODS", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES",
+    "METHODS", "ORACLE_METHODS", "POSTERIOR_METHODS", "REUSE_METHODS", "UNCERTAINTY_VARIANTS", "UNTRAINED_METHODS",
+    "run_label", "split_label",
 ]

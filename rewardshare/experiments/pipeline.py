@@ -6,9 +6,13 @@
 - ``prep/<method>``: build the reuse method (:func:`make_method`), pre-train it on the source feedback, choose its
   adaptation budget per k with :func:`~rewardshare.rewardmodels.reuse.select_budget` on the validation tasks (EPIC to
   the teacher as the score), then adapt it to every held-out task x seed x k and save the adapted reward model
-  (at ``k = 0``, zero-shot, the method's start model for the task, unadapted; scratch has no ``k = 0`` model);
+  (at ``k = 0``, zero-shot, the method's start model for the task, unadapted; scratch has no ``k = 0`` model),
+  plus the ensemble members of scratch when an uncertainty variant needs them;
 - ``run``: :func:`~rewardshare.agents.train_agent` on the adapted model (or the ``"true"`` / ``"teacher"`` oracle),
-  evaluated on the true reward.
+  evaluated on the true reward; under a ``reward_uncertainty`` variant, on the model's posterior-mean or pessimistic
+  reward (:class:`~rewardshare.wrappers.RewardOptions`): the latent model's own posterior over its task latent, or
+  for scratch an ensemble (the model plus ``ensemble_size - 1`` networks from other initialisations, fitted by the
+  ``prep`` unit to the same items with the same budget).
 
 Everything random is seeded from the config: the source feedback and pre-training from ``pretrain_seed``; the k
 target items of a held-out task from (task, k, evaluation seed), so every method sees the *same* items; the agent
@@ -23,7 +27,7 @@ from typing import Any
 
 from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.config import BenchConfig
-from rewardshare.experiments.names import UNTRAINED_METHODS
+from rewardshare.experiments.names import POSTERIOR_METHODS, UNTRAINED_METHODS
 from rewardshare.experiments.runner import stable_seed, task_split
 from rewardshare.experiments.store import ResultStore
 
@@ -35,22 +39,39 @@ def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int) -> Any:
     """``n`` feedback items of the config's kind, split evenly over ``tasks`` (a GoalTask or a sequence).
 
     Returns:
-        ``Transitions`` (labels) or ``Preferences``.
+        ``Transitions`` (labels), ``Preferences`` or ``Demonstrations`` (``n`` episodes).
     """
-    from rewardshare.feedback import EnvOptions, collect_preferences, collect_transitions
+    from rewardshare.feedback import EnvOptions, collect_demonstrations, collect_preferences, collect_transitions
 
     common = {"reward": config.teacher_reward, "env": EnvOptions(obs_mode=config.obs_mode, max_steps=config.max_steps),
               "seed": int(seed)}
     if config.feedback == "labels":
         return collect_transitions(tasks, int(n), coverage="uniform", noise=config.teacher_noise, **common)
+    if config.feedback == "demonstrations":
+        return collect_demonstrations(tasks, n_episodes=int(n), **common)
     return collect_preferences(tasks, int(n), **common)
 
 
-def objective(data: Any) -> Any:
-    """The training objective of a feedback dataset (MSE for labels, Bradley-Terry for preferences)."""
+def objective(data: Any, config: BenchConfig) -> Any:
+    """The training objective of a feedback dataset: MSE for labels, Bradley-Terry for preferences, MaxEnt IRL with
+    ``config.irl_iterations`` soft value iteration backups for demonstrations (on the grid its metadata records)."""
     from rewardshare.rewardmodels import make_loss
 
+    if config.feedback == "demonstrations":
+        return make_loss("maxent_irl", data, iterations=config.irl_iterations)
     return make_loss("auto", data)
+
+
+def _draw_episodes(config: BenchConfig) -> Any:
+    """``select_budget``'s draw for demonstrations: ``k`` whole episodes of a validation pool (a Demonstrations
+    dataset), chosen as the default draw chooses ``k`` items, so ``k`` counts demonstrations and not their steps."""
+    import numpy as np
+
+    def draw(pool: Any, k: int, seed: int) -> Any:
+        idx = np.random.default_rng(seed).choice(len(pool), size=k, replace=False)
+        return objective(pool.select(np.sort(idx)), config)
+
+    return draw
 
 
 def env_kwargs(config: BenchConfig) -> dict[str, Any]:
@@ -127,6 +148,8 @@ def _select(config: BenchConfig, method: Any, name: str, k: int, validation: lis
         return 1.0 if epic is None else float(epic)  # a constant model has no EPIC: count it as the worst
 
     kwargs: dict[str, Any] = {"seeds": tuple(config.selection_seeds)}
+    if config.feedback == "demonstrations":  # the pools are datasets; a draw is k episodes, not k steps
+        kwargs["draw"] = _draw_episodes(config)
     if config.adapt_steps is not None:
         kwargs["steps"] = tuple(config.adapt_steps)
     if config.adapt_lrs is not None:
@@ -166,6 +189,31 @@ def _zero_shot(method: Any, name: str, task: Any) -> Any:
     return model
 
 
+def _ensemble(config: BenchConfig, store: ResultStore, name: str, target: Any, budget: Any, task: Any, seed: int,
+              k: int, teachers: dict[str, Any]) -> dict[str, Any]:
+    """Members 1..M-1 of an adapted model's ensemble (member 0 is the model itself): the method rebuilt from other
+    initialisation seeds, adapted to the same ``target`` items with the same budget, each saved next to the model.
+
+    Returns:
+        ``{"n_members", "seeds", "epic"}``: the members' count, their initialisation seeds and EPICs (member 0
+        excluded: it is the record's own ``epic``).
+    """
+    from rewardshare.rewardmodels.reuse import make_method as build
+
+    obs_space, act_space = spaces_for(config, task)
+    seeds = [stable_seed("ensemble", config.pretrain_seed, i) for i in range(1, config.ensemble_size)]
+    epics = []
+    for i, member_seed in enumerate(seeds, start=1):
+        settings = {**method_settings(name, config), "seed": member_seed}
+        member = build(name, obs_space, act_space, **settings).adapt(target, budget, task)
+        member.save(store.member_model_dir(name, k, task.id, seed, i), overwrite=True,
+                    metadata={"method": name, "tasks": [task.id], "seed": seed, "ensemble_member": i,
+                              "feedback": {"kind": config.feedback, "n_items": k},
+                              "benchmark_config_hash": config.config_hash()})
+        epics.append(_epic(member, task, teachers[task.id])["epic"])
+    return {"n_members": config.ensemble_size, "seeds": seeds, "epic": epics}
+
+
 def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -> None:
     from rewardshare.feedback import load_dataset
     from rewardshare.rewardmodels.reuse import NO_ADAPTATION, AdaptationBudget
@@ -177,7 +225,7 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
     t0 = time.perf_counter()
     method = make_method(name, config, obs_space, act_space)
     if name != "scratch":
-        source = objective(load_dataset(store.source_dir() / SOURCE_FILE))
+        source = objective(load_dataset(store.source_dir() / SOURCE_FILE), config)
         method.pretrain(source, split["source"], seed=config.pretrain_seed)
     pretrain_s = time.perf_counter() - t0
 
@@ -193,9 +241,11 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
             sel = store.read(path)["selection"]
         else:
             if pools is None:  # validation feedback: the same pools for every method (seeded by task only)
-                pools = [(t, objective(collect_feedback(config, t, config.validation_pool,
-                                                        stable_seed("validation", t.id, config.pretrain_seed))))
+                pools = [(t, collect_feedback(config, t, config.validation_pool,
+                                              stable_seed("validation", t.id, config.pretrain_seed)))
                          for t in split["validation"]]
+                if config.feedback != "demonstrations":  # demonstrations stay datasets: drawn by episode
+                    pools = [(t, objective(data, config)) for t, data in pools]
             sel = _select(config, method, name, k, pools, teachers)
             store.write(path, {"method": name, "k": k, "selection": sel,
                                "validation_tasks": [t.id for t in split["validation"]]})
@@ -208,14 +258,17 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
             continue
         t1 = time.perf_counter()
         task = by_id[task_id]
+        extra: dict[str, Any] = {}
         if k == 0:
             model = _zero_shot(method, name, task)
             before = after = _epic(model, task, teachers[task_id])
         else:
-            data = collect_feedback(config, task, k, stable_seed("target", task_id, k, seed))
+            target = objective(collect_feedback(config, task, k, stable_seed("target", task_id, k, seed)), config)
             before = _epic(method.start_model(task), task, teachers[task_id])
-            model = method.adapt(objective(data), budgets[k], task)
+            model = method.adapt(target, budgets[k], task)
             after = _epic(model, task, teachers[task_id])
+            if config.needs_ensemble(name):
+                extra["members"] = _ensemble(config, store, name, target, budgets[k], task, seed, k, teachers)
         # overwrite: a unit interrupted after saving this model but before writing its result file redoes the
         # target (same seeds, same model) and must be able to save it again
         model.save(store.target_model_dir(name, k, task_id, seed), overwrite=True,
@@ -224,46 +277,72 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
                              "benchmark_config_hash": config.config_hash()})
         store.write(path, {"method": name, "k": k, "task_id": task_id, "seed": seed, "epic": after["epic"],
                            "epic_unadapted": before["epic"], "eval": after, "eval_unadapted": before,
-                           "budget": budgets[k].to_dict(), "seconds": time.perf_counter() - t1})
+                           "budget": budgets[k].to_dict(), "seconds": time.perf_counter() - t1, **extra})
     store.write(store.prep_path(name), {"method": name, "pretrain_seconds": pretrain_s,
                                         "seconds": time.perf_counter() - t0,
                                         "budgets": {str(k): b.to_dict() for k, b in budgets.items()}})
 
 
+def _load_reward(config: BenchConfig, store: ResultStore, method: str, k: int, task: Any, seed: int,
+                 uncertainty: str) -> tuple[Any, Any]:
+    """The reward an agent of ``method`` trains on and the reward options that read it.
+
+    ``"none"``: the adapted model. ``"mean"`` / ``"pessimistic"``: the model's posterior through
+    ``RewardOptions(uncertainty=...)``: the latent model itself (its ``metadata["latent_posterior"]``), or for an
+    ensemble method the model and its saved members (a list, uniform weights).
+
+    Raises:
+        FileNotFoundError: If an adapted model or member is missing (a deleted cache).
+    """
+    from rewardshare.rewardmodels import load_model
+    from rewardshare.wrappers import RewardOptions
+
+    obs_space, act_space = spaces_for(config, task)
+    dirs = [store.target_model_dir(method, k, task.id, seed)]
+    if uncertainty != "none" and POSTERIOR_METHODS.get(method) == "ensemble":
+        dirs += [store.member_model_dir(method, k, task.id, seed, i) for i in range(1, config.ensemble_size)]
+    missing = [d for d in dirs if not d.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{missing[0]} is missing (the cache was deleted?): delete {store.prep_path(method)} and "
+            f"{store.target_path(method, k, task.id, seed).parent} and re-run to recompute the adapted models"
+        )
+    models = [load_model(d, observation_space=obs_space, action_space=act_space) for d in dirs]
+    if uncertainty == "none":
+        return models[0], None
+    beta = config.pessimism_beta if uncertainty == "pessimistic" else None
+    return (models if len(models) > 1 else models[0]), RewardOptions(uncertainty=uncertainty, beta=beta)
+
+
 def _run_agent(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -> None:
     from rewardshare.agents import train_agent
-    from rewardshare.rewardmodels import load_model
 
     algo, method, k, task_id, seed = params["algo"], params["method"], int(params["k"]), params["task_id"], int(
         params["seed"])
+    uncertainty = params.get("uncertainty", "none")
     task = next(t for t in task_split(config)["eval"] if t.id == task_id)
-    epic = None
+    epic, options = None, None
     if method in ("true", "teacher"):
         reward: Any = method
     else:
-        model_dir = store.target_model_dir(method, k, task_id, seed)
-        if not model_dir.exists():
-            raise FileNotFoundError(
-                f"{model_dir} is missing (the cache was deleted?): delete {store.prep_path(method)} and re-run to "
-                "recompute the adapted models"
-            )
-        obs_space, act_space = spaces_for(config, task)
-        reward = load_model(model_dir, observation_space=obs_space, action_space=act_space)
+        reward, options = _load_reward(config, store, method, k, task, seed, uncertainty)
         epic = store.read(store.target_path(method, k, task_id, seed))["epic"]
     t0 = time.perf_counter()
     curve = train_agent(
         algo, task, reward=reward, total_timesteps=config.total_timesteps, seed=seed, n_envs=config.n_envs,
         eval_every=config.eval_every, eval_episodes=config.eval_episodes, device="cpu",
-        env_kwargs=env_kwargs(config),
+        env_kwargs=env_kwargs(config), reward_options=options,
     )
-    store.write(store.run_path(algo, method, k, task_id, seed), {
-        **params, "epic": epic, "wall_s": time.perf_counter() - t0,
+    source = curve.metadata.get("reward") or {}
+    store.write(store.run_path(algo, method, k, task_id, seed, uncertainty), {
+        **params, "uncertainty": uncertainty, "epic": epic, "wall_s": time.perf_counter() - t0,
         "curve": {"timesteps": [int(t) for t in curve.timesteps], "success": [float(x) for x in curve.success_rate],
                   "true_return": [float(x) for x in curve.true_return],
                   "learned_return": [None if x != x else float(x) for x in curve.learned_return],
                   "wall_time": [float(x) for x in curve.wall_time]},
         "agent": {key: v for key, v in curve.metadata.items()
-                  if key in ("agent_config", "n_envs", "eval_seed", "versions")},
+                  if key in ("agent_config", "n_envs", "eval_seed", "versions", "reward_options")},
+        "reward": {key: source.get(key) for key in ("kind", "beta", "n_members") if key in source},
     })
 
 

@@ -1,10 +1,14 @@
 """Turn a sweep's run files into metrics, aggregate tables, plots and a markdown report.
 
 Per run: steps to reach the success threshold (censored at the budget when never reached), the normalised area
-under the success curve, the final success rate and the reward model's EPIC distance to the teacher.
+under the success curve, the final and the peak success rate, whether the run collapsed (fell by ``collapse_drop``
+after its peak, see :mod:`~rewardshare.experiments.collapse`) and the reward model's EPIC distance to the teacher.
+A run is grouped under its label: the method, or ``method+variant`` for an uncertainty-aware reward.
 Across runs (grouped by algorithm, method and k): IQM with stratified bootstrap 95% CIs over tasks x seeds, the
 speedup over scratch (ratio of IQM steps-to-threshold, runs paired by task and seed) and the probability that a
-run of the method has a larger success AUC than the scratch run of the same task. The figures are drawn by
+run of the method has a larger success AUC than the scratch run of the same task; the collapse rate with a
+hierarchical bootstrap CI (goals, then seeds) and, for an uncertainty-aware reward, its paired difference to the
+plain reward of the same method. The figures are drawn by
 :mod:`~rewardshare.experiments.report_plots` (re-exported here).
 """
 
@@ -21,7 +25,9 @@ import numpy as np
 
 from rewardshare._atomic import atomic_open, atomic_write_text
 from rewardshare.experiments import stats
+from rewardshare.experiments.collapse import collapse_of, collapse_section, collapse_stats
 from rewardshare.experiments.config import LEGACY_METHOD_NAMES, ORACLE_METHODS, BenchConfig
+from rewardshare.experiments.names import run_label
 from rewardshare.experiments.report_plots import plot_epic_vs_k, plot_learning_curves, plot_speedup
 from rewardshare.experiments.store import ResultStore, atomic_write_json
 
@@ -31,7 +37,7 @@ AGGREGATE_JSON = "aggregate.json"
 REPORT_MD = "report.md"
 FIGURES = {"curves": "learning_curves.png", "speedup": "speedup.png", "epic": "epic_vs_k.png"}
 RUN_COLUMNS = ("algo", "method", "k", "task_id", "seed", "steps_to_threshold", "reached", "auc", "final_success",
-               "epic", "wall_s")
+               "peak_success", "collapsed", "epic", "wall_s")
 
 
 def load_runs(root: str | os.PathLike[str]) -> tuple[BenchConfig, list[dict[str, Any]]]:
@@ -47,8 +53,10 @@ def load_runs(root: str | os.PathLike[str]) -> tuple[BenchConfig, list[dict[str,
 
 
 def _canonical(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with its method under today's name (results written before the method registry used others)."""
-    return {**record, "method": LEGACY_METHOD_NAMES.get(record["method"], record["method"])}
+    """``record`` with its method under today's name (results written before the method registry used others) and
+    its ``label``: the method, or ``method+variant`` for an uncertainty-aware reward (older records: the method)."""
+    method = LEGACY_METHOD_NAMES.get(record["method"], record["method"])
+    return {**record, "method": method, "label": run_label(method, record.get("uncertainty", "none"))}
 
 
 def load_epics(root: str | os.PathLike[str], config: BenchConfig) -> list[dict[str, Any]]:
@@ -74,15 +82,20 @@ def run_metrics(record: dict[str, Any], config: BenchConfig) -> dict[str, Any]:
         config: The sweep's config (threshold and budget).
 
     Returns:
-        A row with the columns of :data:`RUN_COLUMNS`.
+        A row with the columns of :data:`RUN_COLUMNS` (``method`` is the run's label, e.g. ``latent+pessimistic``)
+        plus ``base_method`` and ``uncertainty``.
     """
     curve = record["curve"]
     t, s = curve["timesteps"], curve["success"]
     steps, reached = stats.steps_to_threshold(t, s, config.success_threshold, budget=config.total_timesteps)
+    peak, collapsed = collapse_of(s, config.collapse_drop)
+    uncertainty = record.get("uncertainty", "none")
     return {
-        "algo": record["algo"], "method": record["method"], "k": int(record["k"]), "task_id": record["task_id"],
+        "algo": record["algo"], "method": run_label(record["method"], uncertainty), "base_method": record["method"],
+        "uncertainty": uncertainty, "k": int(record["k"]), "task_id": record["task_id"],
         "seed": int(record["seed"]), "steps_to_threshold": steps, "reached": bool(reached),
-        "auc": stats.success_auc(t, s), "final_success": float(s[-1]),
+        "auc": stats.success_auc(t, s), "final_success": float(s[-1]), "peak_success": peak,
+        "collapsed": bool(collapsed),
         "epic": _float_or_nan(record.get("epic")), "wall_s": float(record.get("wall_s", float("nan"))),
     }
 
@@ -147,17 +160,20 @@ def aggregate(
         steps-to-threshold, the fraction of runs that reached the threshold, the speedup over scratch and the
         probability of improvement over scratch (both ``None`` for scratch itself or without paired scratch runs);
         oracles and zero-shot runs (both ``k = 0``) are compared with scratch at every positive agent k
-        (``scratch_k``). Per (method, k) the IQM [CI] of EPIC.
+        (``scratch_k``); the collapse columns of :func:`~rewardshare.experiments.collapse.collapse_stats` (an
+        uncertainty-aware reward paired with its method's plain reward). Per (method, k) the IQM [CI] of EPIC.
     """
     by: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by[(r["algo"], r["method"], r["k"])].append(r)
-    order = {m: i for i, m in enumerate(config.methods)}
+    order = {m: i for i, m in enumerate(config.run_labels())}
     aorder = {a: i for i, a in enumerate(config.algos)}
     agent_ks = tuple(k for k in config.rl_ks if k > 0)
     entries = []
     for (algo, method, k), rs in sorted(by.items(), key=lambda kv: (aorder.get(kv[0][0], 99), order.get(kv[0][1], 99),
                                                                     kv[0][2])):
+        plain = by.get((algo, rs[0]["base_method"], k)) if rs[0]["uncertainty"] != "none" else None
+        collapse = collapse_stats(rs, plain, n_boot=n_boot, seed=seed)
         # rewards that need no target feedback (oracles, zero-shot models) are compared with scratch at every
         # agent k where scratch ran (scratch has no k = 0 runs)
         compare_ks = (agent_ks or (0,)) if method in ORACLE_METHODS or k == 0 else (k,)
@@ -170,7 +186,7 @@ def aggregate(
                 "steps_to_threshold": _est(_group_by_task(rs, "steps_to_threshold"), n_boot, seed),
                 "reached": float(np.mean([r["reached"] for r in rs])),
                 "epic": _est(_group_by_task(rs, "epic"), n_boot, seed) if method not in ORACLE_METHODS else None,
-                "speedup": None, "p_improve": None, "scratch_reached": None,
+                "speedup": None, "p_improve": None, "scratch_reached": None, **collapse,
             }
             scratch = by.get((algo, "scratch", ck), [])
             if method != "scratch" and scratch:
@@ -246,6 +262,7 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
 
     split = task_split(config)
     thr = config.success_threshold
+    posterior = [m for m in config.methods if len(config.uncertainty_of(m)) > 1]
     lines = [
         f"# Learning-curve benchmark — profile `{config.profile}` (config `{config.config_hash()}`)",
         "",
@@ -257,7 +274,12 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
         f"{config.source_budget} items per source task; target budgets k = {list(config.ks)} (agents at "
         f"k = {list(config.rl_ks)}). Seeds {list(config.seeds)}; {config.total_timesteps} agent steps per run, "
         f"evaluated every {config.eval_every} steps on {config.eval_episodes} episodes with the true reward.",
-        f"Success threshold {thr:g}. All of the above were fixed in the config before any result was seen.",
+        *([f"Rewards of the methods with a posterior ({', '.join(posterior)}): "
+           f"{', '.join(config.reward_uncertainty)} (`method+variant` rows; pessimistic = posterior mean - "
+           f"{config.pessimism_beta:g} std; scratch's posterior is a {config.ensemble_size}-network ensemble)."]
+          if len(config.reward_uncertainty) > 1 else []),
+        f"Success threshold {thr:g}, collapse drop {config.collapse_drop:g}. All of the above were fixed in the config "
+        "before any result was seen.",
         "",
         f"Runs: {meta.get('n_runs', '?')}; epic records: {meta.get('n_epic', '?')}; rewardshare "
         f"{meta.get('version', '?')}; sweep wall time {meta.get('sweep_wall_s', 0.0) / 60:.1f} min over "
@@ -287,6 +309,7 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
               "| method | k | EPIC after adaptation | EPIC before adaptation |", "| --- | --- | --- | --- |"]
     for e in agg["epic"]:
         lines.append(f"| {e['method']} | {e['k']} | {_fmt(e['epic'], 3)} | {_fmt(e['epic_unadapted'], 3)} |")
+    lines += [""] + collapse_section(agg["runs"], config.collapse_drop, thr, config.total_timesteps)
     verdicts = _verdicts(agg)
     if verdicts:
         lines += ["", "## Methods that did not demonstrably speed learning up", ""] + verdicts
@@ -361,7 +384,7 @@ def summary_rows(agg: dict[str, Any]) -> list[dict[str, str]]:
             "algo": e["algo"], "method": e["method"],
             "k": "-" if e["method"] in ORACLE_METHODS else f"0 (vs {e['scratch_k']})" if e["k"] == 0 else str(e["k"]),
             "success": v(e["final_success"], 2), "steps": v(e["steps_to_threshold"], 0),
-            "hit": f"{e['reached']:.0%}",
+            "hit": f"{e['reached']:.0%}", "collapse": f"{e['collapse_rate']['value']:.2f}",
             "speedup [CI]": "-" if sp is None else f"{sp['value']:.2f} [{sp['low']:.2f},{sp['high']:.2f}]",
             "EPIC": v(e["epic"], 3),
         })

@@ -14,7 +14,10 @@ import numpy as np
 
 from rewardshare.experiments import stats
 from rewardshare.experiments.config import BenchConfig
-from rewardshare.experiments.names import ORACLE_METHODS
+from rewardshare.experiments.names import ORACLE_METHODS, split_label
+
+#: Line style of a run label's reward variant (oracles are dashed).
+VARIANT_STYLE = {"none": "-", "mean": "-.", "pessimistic": ":"}
 
 
 def _curves(rows_records: list[dict[str, Any]]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -29,7 +32,9 @@ def _curves(rows_records: list[dict[str, Any]]) -> tuple[np.ndarray, list[np.nda
 
 
 def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, path: Path, n_boot: int = 1000) -> Path:
-    """Success-rate learning curves, IQM with 95% stratified bootstrap bands; a panel per algorithm and agent k."""
+    """Success-rate learning curves, IQM with 95% stratified bootstrap bands; a panel per algorithm and agent k, a
+    colour per method and a line style per reward variant (plain solid, posterior mean dash-dot, pessimistic
+    dotted)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,16 +48,19 @@ def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, pat
     for i, k in enumerate(ks):
         for j, algo in enumerate(algos):
             ax = axes[i][j]
-            for mi, method in enumerate(config.methods):
+            for label in config.run_labels():
+                method, variant = split_label(label)
                 want_k = 0 if method in ORACLE_METHODS else k
-                rs = [r for r in records if r["algo"] == algo and r["method"] == method and int(r["k"]) == want_k]
+                rs = [r for r in records if r["algo"] == algo and r.get("label", r["method"]) == label
+                      and int(r["k"]) == want_k]
                 if not rs:
                     continue
                 grid, curves = _curves(rs)
                 mid, lo, hi = stats.iqm_curve_ci(curves, n_boot=n_boot)
-                style = "--" if method in ORACLE_METHODS else "-"
-                ax.plot(grid, mid, style, color=colors(mi % 10), label=method, lw=1.6)
-                ax.fill_between(grid, lo, hi, color=colors(mi % 10), alpha=0.15, lw=0)
+                style = "--" if method in ORACLE_METHODS else VARIANT_STYLE[variant]
+                color = colors(config.methods.index(method) % 10)
+                ax.plot(grid, mid, style, color=color, label=label, lw=1.6)
+                ax.fill_between(grid, lo, hi, color=color, alpha=0.15 if variant == "none" else 0.07, lw=0)
             ax.axhline(config.success_threshold, color="grey", lw=0.8, ls=":")
             zero = " (zero-shot)" if k == 0 else ""
             ax.set_title(f"{algo.upper()}, k = {k} target items{zero}" if config.reuse_methods else algo.upper())
@@ -83,7 +91,8 @@ def plot_speedup(agg: dict[str, Any], config: BenchConfig, path: Path) -> Path:
     algos = list(config.algos)
     ks = [k for k in config.rl_ks if k > 0]  # the scratch budgets compared with (scratch has no k = 0 runs)
     # one row per method, and one more per pre-trained method run zero-shot (k = 0 among the agent ks)
-    rows = [(m, False) for m in config.methods if m != "scratch" and (m not in config.reuse_methods or ks)]
+    rows = [(m, False) for m in config.run_labels()
+            if m != "scratch" and (split_label(m)[0] not in config.reuse_methods or ks)]
     if 0 in config.rl_ks:
         rows += [(m, True) for m in config.pretrained_methods]
     names = [f"{m} (zero-shot)" if zero else m for m, zero in rows]

@@ -10,8 +10,10 @@ A sweep is a small DAG of units (see :mod:`rewardshare.experiments.store` for wh
    each selection is written as it finishes, so an interrupted unit resumes without redoing them. At ``k = 0``
    (zero-shot) there is nothing to collect, choose or adapt: the method's start model for the task is saved as is,
    and scratch, which cannot predict without feedback, has no k = 0 model;
-3. ``run/<algo>/<method>/k<k>/<task>/s<seed>``: train the agent on the adapted reward (or an oracle reward) and
-   record its true-reward learning curve.
+3. ``run/<algo>/<label>/k<k>/<task>/s<seed>``: train the agent on the adapted reward (or an oracle reward) and
+   record its true-reward learning curve. ``<label>`` is the method, or ``method+variant`` for each
+   ``reward_uncertainty`` variant of a method with a posterior (``latent+pessimistic``): the same adapted model,
+   task and seed, another reward read from it.
 
 A unit runs as soon as the units it depends on are finished (oracle runs start at once). Each unit is executed by a
 worker function (default :func:`rewardshare.experiments.pipeline.execute_unit`) that writes its own result file
@@ -35,7 +37,7 @@ import numpy as np
 from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.backends import make_backend
 from rewardshare.experiments.config import BenchConfig
-from rewardshare.experiments.names import BACKENDS
+from rewardshare.experiments.names import BACKENDS, run_label
 from rewardshare.experiments.store import ResultStore, atomic_write_json, slug
 
 DEFAULT_EXECUTOR = "rewardshare.experiments.pipeline:execute_unit"
@@ -48,7 +50,7 @@ class Unit:
     Attributes:
         id: Unique id, e.g. ``"run/ppo/transfer/k64/open-6x6/g1_2/s0"``.
         stage: ``"source"``, ``"prep"`` or ``"run"``.
-        params: The unit's coordinates (method, k, task_id, seed, algo as relevant); JSON-ready.
+        params: The unit's coordinates (method, k, task_id, seed, algo, uncertainty as relevant); JSON-ready.
         output: The result file whose existence marks the unit finished.
         deps: Ids of units that must finish first.
     """
@@ -178,11 +180,12 @@ def plan(config: BenchConfig, root: str | os.PathLike[str]) -> list[Unit]:
             for algo in config.algos:
                 for m in config.methods:
                     ks = [k for k in config.rl_ks if m in config.methods_at(k)] if m in config.reuse_methods else [0]
-                    for k in ks:
-                        deps = (f"prep/{m}",) if m in config.reuse_methods else ()
-                        p = {"algo": algo, "method": m, "k": k, "task_id": tid, "seed": s}
-                        units.append(Unit(f"run/{algo}/{m}/k{k}/{slug(tid)}/s{s}", "run", p,
-                                          str(store.run_path(algo, m, k, tid, s)), deps))
+                    deps = (f"prep/{m}",) if m in config.reuse_methods else ()
+                    # a method's reward variants next to each other: same adapted model, seed and task
+                    for k, u in [(kk, u) for kk in ks for u in config.uncertainty_of(m, kk)]:
+                        p = {"algo": algo, "method": m, "uncertainty": u, "k": k, "task_id": tid, "seed": s}
+                        units.append(Unit(f"run/{algo}/{run_label(m, u)}/k{k}/{slug(tid)}/s{s}", "run", p,
+                                          str(store.run_path(algo, m, k, tid, s, u)), deps))
     return units
 
 

@@ -8,10 +8,13 @@ Layout of ``out/``::
     prep/<method>.json                       a reuse method is ready: selections and adapted models all written
     adapt/<method>/k<k>.json                 adaptation settings chosen on the validation tasks
     targets/<method>/k<k>/<task>_s<seed>.json   EPIC of the adapted reward model of one held-out task and seed
-    runs/<algo>/<method>/k<k>/<task>_s<seed>.json   one agent run: learning curve, EPIC, provenance
+    runs/<algo>/<label>/k<k>/<task>_s<seed>.json   one agent run: learning curve, EPIC, provenance; <label> is the
+                                             method, or method+variant for an uncertainty-aware reward
+                                             (``latent+pessimistic``; see names.run_label)
     runs.csv  epic.csv  aggregate.json  report.md  *.png      written by :mod:`rewardshare.experiments.report`
     cache/                                   bulky intermediates, not results (safe to leave out of git):
         source/  models/<method>/  targets/<method>/k<k>/<task>_s<seed>/   feedback, pre-trained and adapted models
+        targets/<method>/k<k>/<task>_s<seed>_m<i>/   ensemble member i of an adapted model (scratch posteriors)
 
 A unit is finished exactly when its JSON file exists: every file is written to a temporary name and renamed with
 ``os.replace`` (atomic on POSIX), so an interrupted sweep never leaves a half-written result, and re-running the
@@ -31,6 +34,7 @@ from rewardshare._version import __version__
 from rewardshare.artifacts import ArtifactFormat, software_versions
 from rewardshare.errors import ConfigMismatchError, CorruptArtifactError
 from rewardshare.experiments.config import PROFILES, BenchConfig
+from rewardshare.experiments.names import run_label
 
 RUN_FORMAT = "rewardshare.bench.run"
 RUN_FORMAT_VERSION = 1
@@ -199,9 +203,14 @@ class ResultStore:
         """The adapted reward model (RewardModel files) of one held-out task and seed."""
         return self.root / "cache" / "targets" / method / f"k{k}" / f"{slug(task_id)}_s{seed}"
 
-    def run_path(self, algo: str, method: str, k: int, task_id: str, seed: int) -> Path:
-        """The result file of one agent run (``k = 0`` for the oracles)."""
-        return self.root / "runs" / algo / method / f"k{k}" / f"{slug(task_id)}_s{seed}.json"
+    def member_model_dir(self, method: str, k: int, task_id: str, seed: int, member: int) -> Path:
+        """Ensemble member ``member`` (>= 1; member 0 is :meth:`target_model_dir`) of an adapted reward model."""
+        return self.root / "cache" / "targets" / method / f"k{k}" / f"{slug(task_id)}_s{seed}_m{member}"
+
+    def run_path(self, algo: str, method: str, k: int, task_id: str, seed: int, uncertainty: str = "none") -> Path:
+        """The result file of one agent run (``k = 0`` for the oracles), under the run's label: the method for the
+        plain reward, ``method+variant`` for an uncertainty-aware one (so both live side by side)."""
+        return self.root / "runs" / algo / run_label(method, uncertainty) / f"k{k}" / f"{slug(task_id)}_s{seed}.json"
 
     # -- stamped JSON ---------------------------------------------------------------------------------------------
     def write(self, path: Path, payload: dict[str, Any]) -> Path:
