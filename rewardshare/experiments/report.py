@@ -278,8 +278,7 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
            f"{', '.join(config.reward_uncertainty)} (`method+variant` rows; pessimistic = posterior mean - "
            f"{config.pessimism_beta:g} std; scratch's posterior is a {config.ensemble_size}-network ensemble)."]
           if len(config.reward_uncertainty) > 1 else []),
-        f"Success threshold {thr:g}, collapse drop {config.collapse_drop:g}. All of the above were fixed in the config "
-        "before any result was seen.",
+        f"Success threshold {thr:g}. All of the above were fixed in the config before any result was seen.",
         "",
         f"Runs: {meta.get('n_runs', '?')}; epic records: {meta.get('n_epic', '?')}; rewardshare "
         f"{meta.get('version', '?')}; sweep wall time {meta.get('sweep_wall_s', 0.0) / 60:.1f} min over "
