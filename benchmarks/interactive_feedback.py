@@ -81,8 +81,8 @@ class Settings:
     """Env steps between interactive rounds (2 PPO rollouts): rounds at 2048, 4096, 6144, 8192."""
     eval_every: int = 1024
     """Env steps between evaluations."""
-    eval_episodes: int = 20
-    """Episodes per evaluation."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (the same starts at every evaluation; evaluation dominates a run's time)."""
     success: float = 0.9
     """Success rate that counts as solved."""
     hidden_sizes: tuple[int, ...] = (128, 128, 128)
@@ -94,6 +94,8 @@ class Settings:
     """Step counts budget selection tries."""
     selection_seeds: tuple[int, ...] = (0,)
     """Feedback draws per validation goal in budget selection."""
+    max_widen: int = 1
+    """Widenings of the step / lr grid when the winner is on its edge (see ``select_budget``)."""
     teacher_reference: bool = True
     """Also train on the teacher's noiseless dense reward."""
     n_boot: int = 2000
@@ -147,18 +149,20 @@ def build(settings: Settings, name: str, split: FamilySplit) -> ReuseMethod:
 
 
 def choose_budgets(settings: Settings, method: ReuseMethod, split: FamilySplit, ks: list[int],
-                   scorers: dict[str, Scorer]) -> dict[int, AdaptationBudget]:
-    """The adaptation budget for each label count, chosen on the validation goals with uniform labels."""
-    out = {}
+                   scorers: dict[str, Scorer], known: dict[int, AdaptationBudget]) -> dict[int, AdaptationBudget]:
+    """The adaptation budget for each label count, chosen on the validation goals with uniform labels (``known``:
+    the counts already chosen for this method, updated)."""
     for k in ks:
+        if k in known:
+            continue
         sel = select_budget(
             method, [(t, t) for t in split.validation], k, lambda m, task: scorers[task.id](m),
-            steps=list(settings.select_steps), seeds=list(settings.selection_seeds),
+            steps=list(settings.select_steps), seeds=list(settings.selection_seeds), max_widen=settings.max_widen,
             draw=lambda task, kk, s: make_loss("mse", collect_transitions(task, kk, coverage="uniform",
                                                                           seed=stable_seed("val", task.id, s))),
         )
-        out[k] = sel.budget
-    return out
+        known[k] = sel.budget
+    return {k: known[k] for k in ks}
 
 
 def _curve_stats(settings: Settings, curve: LearningCurve) -> dict[str, Any]:
@@ -200,7 +204,7 @@ def method_unit(settings: Settings, name: str, k: int, cache: dict[str, Any]) ->
         cache[f"{name}_pretrain_seconds"] = round(time.perf_counter() - t0, 1)
     method = cache[name]
     counts = sorted({*round_counts(settings, k), k})
-    budgets = choose_budgets(settings, method, split, counts, scorers)
+    budgets = choose_budgets(settings, method, split, counts, scorers, cache.setdefault(f"{name}_budgets", {}))
     runs = []
     for task in split.held_out:
         for seed in settings.seeds:

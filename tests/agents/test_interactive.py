@@ -4,6 +4,11 @@ exactly; segments stay within one episode; ``interactive=None`` changes nothing.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback
@@ -287,3 +292,17 @@ def test_cli_interactive_flags() -> None:
         res = runner.invoke(app, [*base, *args])
         assert res.exit_code == 2 and text in res.output, res.output
         assert res.output.count("Error:") == 1
+
+
+def test_benchmark_quick_runs_and_writes_its_table(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "interactive.json"
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "interactive_feedback.py"), "--quick", "--out",
+                           str(out)], capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["summary"]) == {"6/scratch", "6/latent", "-/teacher"}
+    assert set(result["summary"]["6/latent"]) == {"offline", "interactive", "auc_interactive_minus_offline"}
+    assert "steps to 0.9 success" in done.stdout
+    unit = json.loads((tmp_path / "interactive_units" / "6_latent.json").read_text())["result"]
+    assert all(r["interactive"]["queries_used"] == 6 for r in unit["runs"])
