@@ -74,7 +74,8 @@ def _by_goal(rows: list[dict[str, Any]], key: str) -> dict[str, dict[int, float]
 
 
 def collapse_stats(
-    rows: list[dict[str, Any]], plain: list[dict[str, Any]] | None, n_boot: int = 2000, seed: int = 0
+    rows: list[dict[str, Any]], plain: list[dict[str, Any]] | None, drop: float = 0.5, n_boot: int = 2000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The collapse columns of one (algorithm, method + variant, k) group of per-run rows.
 
@@ -82,20 +83,24 @@ def collapse_stats(
         rows: Per-run metrics with ``task_id``, ``seed``, ``collapsed``, ``peak_success``, ``final_success``.
         plain: The rows of the same method's plain reward (``"none"``) at the same k and algorithm, for the paired
             differences; ``None`` for a plain group itself.
+        drop: The collapse drop (only runs whose peak is at least ``drop`` can collapse: they are counted).
         n_boot: Bootstrap resamples.
         seed: Resampling seed.
 
     Returns:
-        ``{"collapse_rate", "peak_success", "vs_plain"}``: the collapse rate [hierarchical CI], the IQM of the peak
-        success [stratified CI], and ``vs_plain`` = ``{"collapse_rate", "final_success", "n_pairs"}``, the mean
-        paired difference variant - plain [hierarchical CI] over the (goal, seed) pairs both have (``None`` without
-        ``plain`` or without pairs).
+        ``{"collapse_rate", "peak_success", "n_collapsed", "n_could_collapse", "vs_plain"}``: the collapse rate
+        [hierarchical CI], the IQM of the peak success [stratified CI], the numbers of runs that collapsed and that
+        could have (peak ``>= drop``: a run that never found the goal has nothing to lose), and ``vs_plain`` =
+        ``{"collapse_rate", "final_success", "n_pairs"}``, the mean paired difference variant - plain [hierarchical
+        CI] over the (goal, seed) pairs both have (``None`` without ``plain`` or without pairs).
     """
     collapsed = _by_goal(rows, "collapsed")
     out: dict[str, Any] = {
         "collapse_rate": collapse_rate([list(v.values()) for _, v in sorted(collapsed.items())], n_boot, seed),
         "peak_success": stats.iqm_ci([list(v.values()) for _, v in sorted(_by_goal(rows, "peak_success").items())],
                                      n_boot=n_boot, seed=seed).to_dict(),
+        "n_collapsed": int(sum(bool(r["collapsed"]) for r in rows)),
+        "n_could_collapse": int(sum(float(r["peak_success"]) >= drop - TOLERANCE for r in rows)),
         "vs_plain": None,
     }
     if plain:
@@ -139,11 +144,13 @@ def collapse_section(entries: list[dict[str, Any]], drop: float, threshold: floa
         f"some later evaluation is at or below peak - {drop:g}. Collapse rate: fraction of runs [95% hierarchical "
         "bootstrap CI: held-out goals resampled, then seeds within goals]. *Δ vs plain*: mean paired difference "
         "(same adapted model, goal and seed) of the uncertainty-aware reward minus the plain one [same CI]. Peak and "
-        f"final success: IQM [95% stratified CI]. Steps to {threshold:g}: IQM, censored at {budget}.",
+        f"final success: IQM [95% stratified CI]. *Collapsed / could*: runs that collapsed / runs whose peak was at "
+        f"least {drop:g} (the others never found the goal, so had nothing to lose). Steps to {threshold:g}: IQM, "
+        f"censored at {budget}.",
         "",
-        "| algo | method | k | runs | collapse rate | Δ collapse vs plain | peak success | final success "
-        f"| Δ final success vs plain | steps to {threshold:g} | reached |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| algo | method | k | runs | collapse rate | collapsed / could | Δ collapse vs plain | peak success "
+        f"| final success | Δ final success vs plain | steps to {threshold:g} | reached |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     seen: set[tuple[str, str, int]] = set()
     for e in entries:
@@ -155,6 +162,7 @@ def collapse_section(entries: list[dict[str, Any]], drop: float, threshold: floa
         k = "–" if e["method"] in ORACLE_METHODS else str(e["k"])
         lines.append(
             f"| {e['algo']} | {e['method']} | {k} | {e['n']} | {_ci(e['collapse_rate'])} | "
+            f"{e['n_collapsed']} / {e['n_could_collapse']} | "
             f"{_ci(vs.get('collapse_rate'), signed=True)} | {_ci(e['peak_success'])} | {_ci(e['final_success'])} | "
             f"{_ci(vs.get('final_success'), signed=True)} | {_ci(e['steps_to_threshold'], 0)} | {e['reached']:.0%} |"
         )

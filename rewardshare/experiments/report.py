@@ -173,7 +173,7 @@ def aggregate(
     for (algo, method, k), rs in sorted(by.items(), key=lambda kv: (aorder.get(kv[0][0], 99), order.get(kv[0][1], 99),
                                                                     kv[0][2])):
         plain = by.get((algo, rs[0]["base_method"], k)) if rs[0]["uncertainty"] != "none" else None
-        collapse = collapse_stats(rs, plain, n_boot=n_boot, seed=seed)
+        collapse = collapse_stats(rs, plain, config.collapse_drop, n_boot=n_boot, seed=seed)
         # rewards that need no target feedback (oracles, zero-shot models) are compared with scratch at every
         # agent k where scratch ran (scratch has no k = 0 runs)
         compare_ks = (agent_ks or (0,)) if method in ORACLE_METHODS or k == 0 else (k,)

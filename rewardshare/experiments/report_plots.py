@@ -42,7 +42,8 @@ def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, pat
 
     ks = list(config.rl_ks) or [0]
     algos = list(config.algos)
-    fig, axes = plt.subplots(len(ks), len(algos), figsize=(5.2 * len(algos), 3.8 * len(ks)), squeeze=False,
+    width, height = max(5.2 * len(algos), 7.0), 3.8 * len(ks)
+    fig, axes = plt.subplots(len(ks), len(algos), figsize=(width, height), squeeze=False,
                              sharey=True)
     colors = plt.get_cmap("tab10")
     for i, k in enumerate(ks):
@@ -69,11 +70,12 @@ def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, pat
             if j == 0:
                 ax.set_ylabel("true success rate (IQM, 95% CI)")
     handles, labels = axes[0][0].get_legend_handles_labels()
+    # as many legend columns as fit the width (a label like "scratch+pessimistic" needs about 2 inches)
+    ncol = max(1, min(len(labels), 5, int(width / 2.0))) if handles else 1
     if handles:
-        ncol = min(len(labels), 5)
         fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
-    rows = -(-len(labels) // 5) if handles else 0
-    fig.tight_layout(rect=(0, min(0.06 * rows / len(ks), 0.3), 1, 1))
+    rows = -(-len(labels) // ncol) if handles else 0
+    fig.tight_layout(rect=(0, min(0.3 * rows / height + 0.01, 0.4), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

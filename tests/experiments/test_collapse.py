@@ -59,8 +59,10 @@ def test_collapse_stats_pairs_a_variant_with_the_plain_reward_by_goal_and_seed()
     plain = [_row("a", 0, True, 0.0), _row("a", 1, True, 0.1), _row("b", 0, False, 0.9), _row("b", 1, True, 0.0)]
     variant = [_row("a", 0, False, 1.0), _row("a", 1, True, 0.0), _row("b", 0, False, 0.9), _row("b", 1, False, 0.8),
                _row("c", 0, True, 0.0)]  # goal c has no plain run: left out of the paired differences
-    st = collapse_stats(variant, plain, n_boot=200)
+    variant[3]["peak_success"] = 0.4  # could not collapse
+    st = collapse_stats(variant, plain, 0.5, n_boot=200)
     assert st["collapse_rate"]["value"] == pytest.approx(2 / 5)
+    assert (st["n_collapsed"], st["n_could_collapse"]) == (2, 4)
     vs = st["vs_plain"]
     assert vs["n_pairs"] == 4
     assert vs["collapse_rate"]["value"] == pytest.approx(-0.5)  # (-1, 0, 0, -1) / 4
@@ -111,7 +113,8 @@ def test_fake_sweep_report_shows_variants_as_rows(variant_sweep):
     c, root, rep = variant_sweep
     md = (root / "report.md").read_text()
     assert "## Collapse" in md
-    assert "| ppo | latent+pessimistic | 8 | 6 | 0.00 [0.00, 0.00] | -1.00 [-1.00, -1.00] |" in md
+    assert "| ppo | latent+pessimistic | 8 | 6 | 0.00 [0.00, 0.00] | 0 / 6 | -1.00 [-1.00, -1.00] |" in md
+    assert "| ppo | latent | 8 | 6 | 1.00 [1.00, 1.00] | 6 / 6 | – |" in md
     assert "pessimistic = posterior mean - 2 std" in md
     rows = list(csv.DictReader(open(root / "runs.csv")))
     assert {r["method"] for r in rows} >= {"latent+mean", "scratch+pessimistic"}
