@@ -1,0 +1,45 @@
+"""The ``agents_four_rooms`` and ``agents_dqn_open`` profiles: what they fix, and their code path (DQN on a latent
+model's pessimistic reward and on a scratch ensemble, four rooms) end to end on a seconds-long budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from rewardshare.experiments import PROFILES, BenchConfig, ResultStore, get_profile, plan, run_sweep, task_split
+
+
+def test_the_profiles_are_what_the_report_says():
+    fr, do = PROFILES["agents_four_rooms"], PROFILES["agents_dqn_open"]
+    for c in (fr, do):
+        assert c.run_labels() == ("scratch", "scratch+pessimistic", "latent", "latent+pessimistic", "teacher")
+        assert (c.success_threshold, c.pessimism_beta, c.collapse_drop, c.seeds, c.n_eval_tasks) == (
+            0.9, 1.0, 0.5, (0, 1), 6)
+        assert BenchConfig.from_dict(c.to_dict()) == c and BenchConfig.from_dict(c.to_dict()).config_hash() == (
+            c.config_hash())
+    assert (fr.layout, fr.size, fr.algos, fr.ks, fr.rl_ks, fr.total_timesteps) == (
+        "four_rooms", 9, ("ppo", "dqn"), (16, 32), (16, 32), 24_000)
+    assert (do.layout, do.size, do.algos, do.ks, do.rl_ks, do.total_timesteps) == (
+        "open", 8, ("dqn",), (8, 16), (8, 16), 20_000)
+    # 2 algos x 6 goals x 2 seeds x (2 methods x 2 variants x 2 k + teacher); DQN on open: 1 algo
+    assert sum(u.stage == "run" for u in plan(fr, "/nonexistent/fr")) == 2 * 6 * 2 * 9
+    assert sum(u.stage == "run" for u in plan(do, "/nonexistent/do")) == 6 * 2 * 9
+    # the open-room DQN profile evaluates the collapse profile's held-out goals, so PPO and DQN compare goal by goal
+    assert [t.id for t in task_split(do)["eval"]] == [t.id for t in task_split(PROFILES["collapse"])["eval"]]
+
+
+@pytest.mark.parametrize("name", ["agents_four_rooms", "agents_dqn_open"])
+def test_the_code_path_runs_on_a_tiny_budget(name, tmp_path):
+    tiny = dict(n_eval_tasks=1, n_validation_tasks=1, source_budget=8, ks=(4,), rl_ks=(4,), hidden_sizes=(16,),
+                maml_support_size=4, maml_query_size=4,
+                pretrain_steps=10, adapt_steps=(0, 3), adapt_lrs=(1e-2,), validation_pool=8, seeds=(0,),
+                selection_seeds=(0,), total_timesteps=256, n_envs=2, eval_every=128, eval_episodes=2,
+                ensemble_size=2)
+    c = get_profile(name, **tiny)
+    res = run_sweep(c, tmp_path, workers=1, progress=False)
+    assert res.ok, res.failed
+    runs = [ResultStore(tmp_path, c).read(p) for p in ResultStore(tmp_path, c).run_files()]
+    assert {(r["algo"], r["method"], r["uncertainty"]) for r in runs} == {
+        (a, m, u) for a in c.algos for m in ("scratch", "latent") for u in ("none", "pessimistic")} | {
+        (a, "teacher", "none") for a in c.algos}
+    pess = [r for r in runs if r["method"] == "latent" and r["uncertainty"] == "pessimistic"]
+    assert all(r["reward"]["kind"] == "latent_posterior" and r["reward"]["beta"] == 1.0 for r in pess)
