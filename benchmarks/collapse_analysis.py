@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # which runs collapsed, per variant, keyed like the tables
     status = {}
     for r in runs:
-        if r["method"] == "latent":
+        if r["method"] == "latent" and r["algo"] == "ppo":  # the planning figures are at PPO's discount
             status[(r["uncertainty"], int(r["k"]), r["task_id"], int(r["seed"]))] = collapse_of(
                 r["curve"]["success"], config.collapse_drop)[1]
 
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for row in plan_rows:
         print(" | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols))
 
-    collapsed = [r for r in runs if r["method"] == "latent" and r["uncertainty"] == "mean"
+    collapsed = [r for r in runs if r["method"] == "latent" and r["uncertainty"] == "mean" and r["algo"] == "ppo"
                  and collapse_of(r["curve"]["success"], config.collapse_drop)[1]]
     collapsed.sort(key=lambda r: (-int(r["k"]), r["task_id"], int(r["seed"])))
     agent_rows = []
