@@ -166,9 +166,7 @@ class LatentTask(TaskEmbedding):
     def _starts(self, target: Objective, gen: torch.Generator) -> Tensor:
         """``(M, d)`` starting latents for one target: best source latents, the prior mean, prior draws."""
         assert self.model is not None and self.embeddings is not None and self._prior_chol is not None
-        with torch.no_grad():
-            nll = self._row_losses([target] * len(self.embeddings), self.embeddings)
-            score = self._data_scale(target) * nll + self._prior_nll(self.embeddings)
+        score = self.neg_log_posterior(target, self.embeddings)
         # an objective with shared tensors (MaxEnt IRL: a soft value iteration per evaluation) cannot be vectorised
         # over starts, so each start costs a full loop: keep the few best source latents and the prior mean only
         slow = bool(target.shared)
@@ -177,6 +175,18 @@ class LatentTask(TaskEmbedding):
         top = self.embeddings[torch.argsort(score)[:n_top]]
         draws = self.prior_mean + torch.randn(n_draws, self.embedding_dim, generator=gen) @ self._prior_chol.T
         return torch.cat([top, self.prior_mean[None], draws])
+
+    def neg_log_posterior(self, target: Objective, z: Tensor) -> Tensor:
+        """``(M,)`` unnormalised ``-log p(z | D)`` of latents ``z`` (``(M, d)``) for feedback ``target``: ``n c L(theta,
+        z; D) + (z - mu)^T Sigma^-1 (z - mu) / 2`` (see the module docstring), without gradients.
+
+        Raises:
+            RuntimeError: If the method is not pretrained.
+        """
+        self._require_pretrained(self.prior_mean is not None)
+        with torch.no_grad():
+            z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, self.embedding_dim)
+            return self._data_scale(target) * self._row_losses([target] * len(z), z) + self._prior_nll(z)
 
     def _row_losses(self, targets: Sequence[Objective], z: Tensor) -> Tensor:
         """``(N,)`` losses of target ``i`` under latent ``z[i]``, the network's weights shared (not copied) by every

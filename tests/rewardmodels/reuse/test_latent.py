@@ -55,6 +55,10 @@ def test_posterior_modes_are_sorted_and_weighted(method: LatentTask) -> None:
         torch.testing.assert_close(post.map, post.z[0])
     # different feedback, different latents
     assert not torch.allclose(posts[0].map, posts[1].map)
+    # the public negative log posterior is the one the inference ranks its modes by
+    for post, target in zip(posts, targets, strict=True):
+        torch.testing.assert_close(method.neg_log_posterior(target, post.z), post.neg_log_posterior, rtol=1e-4,
+                                   atol=1e-4)
 
 
 def test_inference_beats_zero_shot_and_the_mean_start(method: LatentTask) -> None:
