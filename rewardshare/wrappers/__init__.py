@@ -10,6 +10,8 @@
   one interface.
 - :class:`PosteriorReward`: a weighted set of reward functions (latent modes, ensemble members, goal hypotheses)
   giving the posterior-mean or the pessimistic ``mean - beta * std`` reward (``RewardOptions(uncertainty=...)``).
+- ``RewardOptions(shaping="potential")`` (:mod:`~rewardshare.wrappers.shaping`): serve only the potential-based part
+  ``phi(s') - phi(s)`` of a grid env's tabulated reward, so no cycle of moves pays.
 - :mod:`~rewardshare.wrappers.table`: on finite envs the reward is tabulated once and looked up per step.
 """
 
@@ -18,15 +20,16 @@ from rewardshare.wrappers.members import CellTableMembers, LatentMembers, Poster
 from rewardshare.wrappers.options import RewardOptions
 from rewardshare.wrappers.posterior import DEFAULT_BETA, UNCERTAINTY_CHOICES, PosteriorReward
 from rewardshare.wrappers.resolve import as_reward_source
+from rewardshare.wrappers.shaping import SHAPING_CHOICES, PotentialReward, fit_potential
 from rewardshare.wrappers.sources import REWARD_NAMES, ModelReward, RewardSource, TeacherReward, TrueReward
 from rewardshare.wrappers.table import MAX_TABLE_ROWS, FiniteStates, RewardTable, build_table, enumerate_states
 from rewardshare.wrappers.transform import RewardTransform
 from rewardshare.wrappers.vector import LearnedRewardVecEnvWrapper, LearnedRewardVectorWrapper
 
 __all__ = [
-    "DEFAULT_BETA", "EPISODE_INFO_KEYS", "MAX_TABLE_ROWS", "REWARD_NAMES", "UNCERTAINTY_CHOICES",
+    "DEFAULT_BETA", "EPISODE_INFO_KEYS", "MAX_TABLE_ROWS", "REWARD_NAMES", "SHAPING_CHOICES", "UNCERTAINTY_CHOICES",
     "CellTableMembers", "FiniteStates", "LatentMembers", "LearnedRewardVecEnvWrapper", "LearnedRewardVectorWrapper",
-    "LearnedRewardWrapper", "ModelReward", "PosteriorMembers", "PosteriorReward", "RewardOptions", "RewardSource",
-    "RewardTable", "RewardTransform", "SourceMembers", "TeacherReward", "TrueReward",
-    "as_reward_source", "build_table", "enumerate_states",
+    "LearnedRewardWrapper", "ModelReward", "PosteriorMembers", "PotentialReward", "PosteriorReward", "RewardOptions",
+    "RewardSource", "RewardTable", "RewardTransform", "SourceMembers", "TeacherReward", "TrueReward",
+    "as_reward_source", "build_table", "enumerate_states", "fit_potential",
 ]

@@ -10,6 +10,7 @@ import numpy as np
 
 from rewardshare.wrappers.options import RewardOptions, check_reward_options
 from rewardshare.wrappers.resolve import as_reward_source
+from rewardshare.wrappers.shaping import PotentialReward, potential_source
 from rewardshare.wrappers.sources import RewardSource
 from rewardshare.wrappers.table import RewardTable, build_table
 from rewardshare.wrappers.transform import RewardTransform
@@ -40,14 +41,22 @@ def build_reward(
         ``(source, transform, table)``; ``table`` is ``None`` when none is built.
 
     Raises:
-        ValueError: If the model was built for other spaces, on ``use_table=True`` without a ``table_env``, or an
-            uncertainty option for a reward without a posterior.
+        ValueError: If the model was built for other spaces, on ``use_table=True`` without a ``table_env``, an
+            uncertainty option for a reward without a posterior, or ``shaping="potential"`` where the env's moves
+            cannot be tabulated.
         TypeError: If ``options`` is not a :class:`RewardOptions`.
     """
     options = check_reward_options(options)
     source = as_reward_source(reward_model, **options.source_kwargs())
     transform = options.transform()
     source.check_fits(observation_space, action_space)
+    if options.shaping == "potential":
+        shared = options.use_table
+        if isinstance(shared, RewardTable) and isinstance(shared.source, PotentialReward) and (
+                shared.source.base is source):
+            source = shared.source  # another wrapper's shaped table of this source: its phi, not a refit
+        else:
+            source = potential_source(source, table_env, options.max_table_rows)
     if table_env is not None:
         return source, transform, build_table(source, table_env, options.use_table, options.max_table_rows)
     if options.use_table is True and not source.uses_env_reward:

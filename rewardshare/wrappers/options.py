@@ -8,6 +8,9 @@ One frozen, validated object instead of seven keyword arguments repeated by ever
 
     # a posterior's pessimistic reward (mean - 1.5 std over the latent modes of a latent-task model)
     env = LearnedRewardWrapper(env, latent_model, RewardOptions(uncertainty="pessimistic", beta=1.5))
+
+    # only the potential-based part phi(s') - phi(s) of that reward (no positive cycles; grid envs only)
+    env = LearnedRewardWrapper(env, latent_model, RewardOptions(uncertainty="pessimistic", shaping="potential"))
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rewardshare.wrappers.posterior import check_uncertainty
+from rewardshare.wrappers.shaping import check_shaping
 from rewardshare.wrappers.table import MAX_TABLE_ROWS, RewardTable
 from rewardshare.wrappers.transform import RewardTransform
 
@@ -36,8 +40,8 @@ class RewardOptions:
     Raises:
         ValueError: On a non-bool flag, a non-finite ``scale`` or ``spread_bonus``, a ``clip`` that is not > 0, an
             unknown ``use_table`` or ``uncertainty``, a ``beta`` that is negative or set without
-            ``uncertainty="pessimistic"``, ``spread_bonus`` together with ``uncertainty``, or a negative
-            ``max_table_rows``; the message names the field.
+            ``uncertainty="pessimistic"``, ``spread_bonus`` together with ``uncertainty``, an unknown ``shaping``, or a
+            negative ``max_table_rows``; the message names the field.
     """
 
     normalize: bool = False
@@ -57,6 +61,11 @@ class RewardOptions:
     :class:`~rewardshare.wrappers.PosteriorReward` (see :mod:`rewardshare.wrappers.posterior`)."""
     beta: float | None = None
     """Pessimism of ``uncertainty="pessimistic"`` (finite, ``>= 0``; ``None`` means 1.0); refused otherwise."""
+    shaping: str = "none"
+    """``"none"``: the reward as the source (and ``uncertainty``) gives it. ``"potential"``: only its potential-based
+    part ``phi(s') - phi(s)``, ``phi`` fitted by least squares to the tabulated reward over every move of a grid env
+    (after the ``uncertainty`` combination, before normalise / scale / clip); every cycle then pays 0. Needs a GridGoal
+    env with a fixed layout (refused elsewhere); see :mod:`rewardshare.wrappers.shaping`."""
     use_table: bool | str | RewardTable = "auto"
     """``"auto"`` (tabulate when the env is finite), ``True`` (tabulate or raise), ``False`` (always forward), or the
     :class:`~rewardshare.wrappers.RewardTable` of another wrapper with the same source and env states (shared)."""
@@ -79,6 +88,7 @@ class RewardOptions:
         check_uncertainty(self.uncertainty, self.beta, self.spread_bonus)
         if self.beta is not None:
             object.__setattr__(self, "beta", float(self.beta))
+        check_shaping(self.shaping)
         if not isinstance(self.use_table, RewardTable) and not any(
             self.use_table is c or (isinstance(c, str) and self.use_table == c) for c in USE_TABLE_CHOICES
         ):
@@ -98,7 +108,7 @@ class RewardOptions:
         use_table = "<RewardTable>" if isinstance(self.use_table, RewardTable) else self.use_table
         return {"normalize": self.normalize, "scale": self.scale, "clip": self.clip,
                 "add_env_reward": self.add_env_reward, "spread_bonus": self.spread_bonus,
-                "uncertainty": self.uncertainty, "beta": self.beta, "use_table": use_table,
+                "uncertainty": self.uncertainty, "beta": self.beta, "shaping": self.shaping, "use_table": use_table,
                 "max_table_rows": self.max_table_rows}
 
     def source_kwargs(self) -> dict[str, Any]:

@@ -226,7 +226,8 @@ def test_reward_options_are_validated_frozen_and_shared_by_every_wrapper() -> No
     assert (transform.normalize, transform.scale, transform.clip, transform.count) == (True, 2.0, 3.0, 0.0)
     assert transform is not options.transform()  # each wrapper keeps its own running statistics
     assert options.to_dict() == {"normalize": True, "scale": 2.0, "clip": 3.0, "add_env_reward": False,
-                                 "spread_bonus": 0.0, "uncertainty": None, "beta": None, "use_table": "auto",
+                                 "spread_bonus": 0.0, "uncertainty": None, "beta": None, "shaping": "none",
+                                 "use_table": "auto",
                                  "max_table_rows": options.max_table_rows}
     env = GridGoalEnv(size=5)
     with pytest.raises(TypeError, match=r"options=\{'scale': 2.0\} is not allowed: use RewardOptions"):
