@@ -1,0 +1,41 @@
+"""Smoke test of benchmarks/latent_diagnosis.py (tiny settings, JSON to tmp_path), and the committed measurement's
+invariants: validation goals only, and the decomposition's counts add up."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+BENCH = ROOT / "benchmarks" / "latent_diagnosis.py"
+
+
+def test_quick_run_writes_results(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location("latent_diagnosis_bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "ld.json"
+    res = mod.main(["--quick", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(res))
+    assert data["command"] == f"python benchmarks/latent_diagnosis.py --quick --out {out}"
+    (family,) = data["families"].values()
+    assert family["held_out_goals_used"] == 0
+    fitted = [r for r in family["results"].values() if r["fitted"]]
+    assert len(fitted) == 1 and len(family["results"]) == 2
+    for result in family["results"].values():
+        row = result["summary"]["4"]
+        assert row["runs"] == len(family["validation_goals"]) == len(result["runs"])
+        # every run either beats the oracle's posterior or is a search failure
+        assert row["map_beats_oracle_posterior"] + row["search_failures"] <= row["runs"]
+
+
+def test_the_committed_measurement_uses_validation_goals_only() -> None:
+    data = json.loads((ROOT / "benchmarks" / "results" / "latent_diagnosis.json").read_text())
+    assert data["command"].startswith("python benchmarks/latent_diagnosis.py")
+    for family in data["families"].values():
+        assert family["held_out_goals_used"] == 0
+        for result in family["results"].values():
+            for row in result["summary"].values():
+                assert 0 <= row["search_failures"] <= row["runs"]
