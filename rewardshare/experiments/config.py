@@ -31,6 +31,7 @@ from rewardshare.experiments.names import (
     UNCERTAINTY_VARIANTS,
     UNTRAINED_METHODS,
     run_label,
+    split_variant,
 )
 
 #: Bumped whenever the meaning of a field changes, so old result files are refused instead of misread.
@@ -162,9 +163,12 @@ class BenchConfig:
     reward_uncertainty: tuple[str, ...] = ("none",)
     """Rewards the agents of a method with a posterior (:data:`POSTERIOR_METHODS`) are trained on, each on the same
     adapted models, seeds and tasks: ``"none"`` (the model as adapted), ``"mean"`` (posterior-mean reward),
-    ``"pessimistic"`` (posterior mean - ``pessimism_beta`` * std). Runs are labelled ``method+variant`` (e.g.
-    ``latent+pessimistic``). Methods without a posterior, and the oracles, run ``"none"`` only. Must hold
-    ``"none"`` (the baseline), in the order none, mean, pessimistic."""
+    ``"pessimistic"`` (posterior mean - ``pessimism_beta`` * std), and ``"potential"``, ``"mean+potential"``,
+    ``"pessimistic+potential"``: only the potential-based part ``phi(s') - phi(s)`` of the plain / mean /
+    pessimistic reward (``RewardOptions(shaping="potential")``). Runs are labelled ``method+variant`` (e.g.
+    ``latent+pessimistic``, ``latent+pessimistic+potential``). Methods without a posterior, and the oracles, run
+    ``"none"`` only. Must hold ``"none"`` (the baseline), in the order of
+    :data:`~rewardshare.experiments.names.UNCERTAINTY_VARIANTS`."""
     pessimism_beta: float = 1.0
     """``beta`` of the ``"pessimistic"`` reward (finite, ``>= 0``); a value other than 1.0 needs ``"pessimistic"``
     in ``reward_uncertainty``."""
@@ -224,7 +228,8 @@ class BenchConfig:
 
     def needs_ensemble(self, method: str) -> bool:
         """Whether ``method``'s adapted models need ensemble members (scratch under a posterior variant)."""
-        return POSTERIOR_METHODS.get(method) == "ensemble" and any(u != "none" for u in self.uncertainty_of(method))
+        return POSTERIOR_METHODS.get(method) == "ensemble" and any(
+            split_variant(u)[0] != "none" for u in self.uncertainty_of(method))
 
     def methods_at(self, k: int) -> tuple[str, ...]:
         """The reuse methods that have a reward model at target budget ``k``: all of them, except at ``k = 0``
@@ -321,8 +326,18 @@ def _profiles() -> dict[str, BenchConfig]:
         profile="agents_dqn_open", layout="open", size=8, n_eval_tasks=6, ks=(8, 16), rl_ks=(8, 16), algos=("dqn",),
         total_timesteps=20_000, **agents,  # type: ignore[arg-type]
     )
+    # does serving only the potential-based part phi(s') - phi(s) of the latent reward stop the collapse? `collapse`'s
+    # latent runs (same source feedback, pre-training, adapted models, goals, seeds and budgets: every field but these
+    # three is `collapse`'s, so its units recompute the same models) on the shaped plain / mean / pessimistic reward;
+    # its own `latent` runs re-run `collapse`'s (a reproduction check), the unshaped mean / pessimistic runs are
+    # `collapse`'s. A separate profile: adding variants to `collapse` would change its hash and orphan its results.
+    collapse_potential = dataclasses.replace(
+        collapse, profile="collapse_potential", methods=("latent",),
+        reward_uncertainty=("none", "potential", "mean+potential", "pessimistic+potential"),
+    )
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
-            "agents_four_rooms": agents_four_rooms, "agents_dqn_open": agents_dqn_open}
+            "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
+            "agents_dqn_open": agents_dqn_open}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
@@ -335,7 +350,9 @@ def _profiles() -> dict[str, BenchConfig]:
 #: on one core. ``agents_four_rooms``: PPO and DQN on four rooms 9x9, 216 runs (scratch and latent x none /
 #: pessimistic x k = 16, 32, plus the teacher, on 6 held-out goals x 2 seeds, 24k steps each), about 20-25 minutes on
 #: one core. ``agents_dqn_open``: DQN on the open 8x8 room, 108 runs (the same methods at k = 8, 16, on the collapse
-#: profile's 6 held-out goals x 2 seeds, 20k steps each), about 12-15 minutes on one core.
+#: profile's 6 held-out goals x 2 seeds, 20k steps each), about 12-15 minutes on one core. ``collapse_potential``:
+#: ``collapse``'s latent runs on the potential-shaped plain / mean / pessimistic reward plus the plain one again, 192
+#: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core.
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -343,8 +360,8 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
     """The named profile, optionally with fields overridden.
 
     Args:
-        name: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``, ``"agents_four_rooms"`` or
-            ``"agents_dqn_open"``.
+        name: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``, ``"collapse_potential"``,
+            ``"agents_four_rooms"`` or ``"agents_dqn_open"``.
         **overrides: Field values replacing the profile's.
 
     Returns:

@@ -20,6 +20,7 @@ from rewardshare.experiments.names import (
     POSTERIOR_METHODS,
     UNCERTAINTY_VARIANTS,
     UNTRAINED_METHODS,
+    split_variant,
 )
 
 # The checks read a config.BenchConfig through its fields: importing it, even for annotations only, would close a
@@ -185,13 +186,13 @@ def _check_uncertainty(c: BenchConfig) -> None:
                 "'none' (the plain reward every variant is compared with)")
     if len(v) > 1 and not any(m in POSTERIOR_METHODS for m in c.methods):
         raise InvalidArgumentError(
-            f"reward_uncertainty={v!r} is not allowed with methods={c.methods!r}: 'mean' and 'pessimistic' need a "
+            f"reward_uncertainty={v!r} is not allowed with methods={c.methods!r}: the variants but 'none' need a "
             f"method whose reward has a posterior, one of {tuple(POSTERIOR_METHODS)}; add one or use ('none',)"
         )
     beta = c.pessimism_beta
     if not (math.isfinite(beta) and beta >= 0):
         _refuse("pessimism_beta", beta, "a finite float >= 0 (the reward is mean - beta * std)")
-    if beta != 1.0 and "pessimistic" not in v:
+    if beta != 1.0 and not any(split_variant(x)[0] == "pessimistic" for x in v):
         raise InvalidArgumentError(
             f"pessimism_beta={beta!r} is only read with 'pessimistic' in reward_uncertainty (it is {v!r}): add "
             "'pessimistic' or leave pessimism_beta at 1.0"

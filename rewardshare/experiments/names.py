@@ -36,8 +36,14 @@ BACKENDS: tuple[str, ...] = ("local", "ray")
 
 #: How an agent's reward reads a reward model that carries a posterior: ``"none"`` (the model as adapted: a latent
 #: model at its MAP latent, one scratch network), ``"mean"`` (the posterior-mean reward) or ``"pessimistic"``
-#: (posterior mean - beta * posterior std), as ``rewardshare.wrappers.RewardOptions(uncertainty=...)`` computes them.
-UNCERTAINTY_VARIANTS: tuple[str, ...] = ("none", "mean", "pessimistic")
+#: (posterior mean - beta * posterior std), as ``rewardshare.wrappers.RewardOptions(uncertainty=...)`` computes them;
+#: each optionally ``+potential``: only the potential-based part ``phi(s') - phi(s)`` of that reward
+#: (``RewardOptions(shaping="potential")``; ``"potential"`` alone shapes the plain reward).
+UNCERTAINTY_VARIANTS: tuple[str, ...] = (
+    "none", "mean", "pessimistic", "potential", "mean+potential", "pessimistic+potential",
+)
+#: The suffix of a variant whose reward is reduced to its potential-based part.
+POTENTIAL_SUFFIX = "potential"
 #: The methods whose adapted reward has a posterior, and where it comes from: the latent-task method's
 #: ``metadata["latent_posterior"]`` (modes of the task latent and their probabilities), and for scratch, which has
 #: none of its own, an ensemble of independently initialised networks fitted to the same items. Every other method
@@ -47,7 +53,8 @@ POSTERIOR_METHODS: dict[str, str] = {"latent": "latent_posterior", "scratch": "e
 
 def run_label(method: str, uncertainty: str = "none") -> str:
     """The name of a method's runs under one uncertainty variant, as results directories and reports show it:
-    ``"latent"`` for the plain reward, ``"latent+pessimistic"`` for the pessimistic one.
+    ``"latent"`` for the plain reward, ``"latent+pessimistic"`` for the pessimistic one,
+    ``"latent+pessimistic+potential"`` for the potential-based part of the pessimistic one.
 
     Raises:
         ValueError: On an unknown variant.
@@ -57,15 +64,31 @@ def run_label(method: str, uncertainty: str = "none") -> str:
     return method if uncertainty == "none" else f"{method}+{uncertainty}"
 
 
+def split_variant(variant: str) -> tuple[str, str]:
+    """A variant's two parts: the posterior reward (``"none"``, ``"mean"``, ``"pessimistic"``) and the shaping
+    (``"none"`` or ``"potential"``): ``"pessimistic+potential"`` -> ``("pessimistic", "potential")``,
+    ``"potential"`` -> ``("none", "potential")``, ``"mean"`` -> ``("mean", "none")``.
+
+    Raises:
+        ValueError: On an unknown variant.
+    """
+    if variant not in UNCERTAINTY_VARIANTS:
+        raise ValueError(f"uncertainty={variant!r} is not allowed: use one of {UNCERTAINTY_VARIANTS}")
+    if variant == POTENTIAL_SUFFIX:
+        return "none", POTENTIAL_SUFFIX
+    base, _, shaping = variant.partition("+")
+    return base, shaping or "none"
+
+
 def split_label(label: str) -> tuple[str, str]:
     """Inverse of :func:`run_label`: ``"latent+mean"`` -> ``("latent", "mean")``, ``"scratch"`` ->
-    ``("scratch", "none")``."""
+    ``("scratch", "none")``, ``"latent+mean+potential"`` -> ``("latent", "mean+potential")``."""
     method, _, uncertainty = label.partition("+")
     return method, uncertainty or "none"
 
 
 __all__ = [
     "ALGOS", "BACKENDS", "DEFAULT_METHODS", "DEFAULT_REUSE_METHODS", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES",
-    "METHODS", "ORACLE_METHODS", "POSTERIOR_METHODS", "REUSE_METHODS", "UNCERTAINTY_VARIANTS", "UNTRAINED_METHODS",
-    "run_label", "split_label",
+    "METHODS", "ORACLE_METHODS", "POSTERIOR_METHODS", "POTENTIAL_SUFFIX", "REUSE_METHODS", "UNCERTAINTY_VARIANTS",
+    "UNTRAINED_METHODS", "run_label", "split_label", "split_variant",
 ]

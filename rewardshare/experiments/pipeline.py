@@ -27,7 +27,7 @@ from typing import Any
 
 from rewardshare.errors import InvalidArgumentError
 from rewardshare.experiments.config import BenchConfig
-from rewardshare.experiments.names import POSTERIOR_METHODS, UNTRAINED_METHODS
+from rewardshare.experiments.names import POSTERIOR_METHODS, UNTRAINED_METHODS, split_variant
 from rewardshare.experiments.runner import stable_seed, task_split
 from rewardshare.experiments.store import ResultStore
 
@@ -289,7 +289,8 @@ def _load_reward(config: BenchConfig, store: ResultStore, method: str, k: int, t
 
     ``"none"``: the adapted model. ``"mean"`` / ``"pessimistic"``: the model's posterior through
     ``RewardOptions(uncertainty=...)``: the latent model itself (its ``metadata["latent_posterior"]``), or for an
-    ensemble method the model and its saved members (a list, uniform weights).
+    ensemble method the model and its saved members (a list, uniform weights). A ``+potential`` variant (or
+    ``"potential"``) adds ``RewardOptions(shaping="potential")``: the potential-based part of that reward.
 
     Raises:
         FileNotFoundError: If an adapted model or member is missing (a deleted cache).
@@ -298,8 +299,9 @@ def _load_reward(config: BenchConfig, store: ResultStore, method: str, k: int, t
     from rewardshare.wrappers import RewardOptions
 
     obs_space, act_space = spaces_for(config, task)
+    posterior, shaping = split_variant(uncertainty)
     dirs = [store.target_model_dir(method, k, task.id, seed)]
-    if uncertainty != "none" and POSTERIOR_METHODS.get(method) == "ensemble":
+    if posterior != "none" and POSTERIOR_METHODS.get(method) == "ensemble":
         dirs += [store.member_model_dir(method, k, task.id, seed, i) for i in range(1, config.ensemble_size)]
     missing = [d for d in dirs if not d.exists()]
     if missing:
@@ -310,8 +312,9 @@ def _load_reward(config: BenchConfig, store: ResultStore, method: str, k: int, t
     models = [load_model(d, observation_space=obs_space, action_space=act_space) for d in dirs]
     if uncertainty == "none":
         return models[0], None
-    beta = config.pessimism_beta if uncertainty == "pessimistic" else None
-    return (models if len(models) > 1 else models[0]), RewardOptions(uncertainty=uncertainty, beta=beta)
+    beta = config.pessimism_beta if posterior == "pessimistic" else None
+    options = RewardOptions(uncertainty=None if posterior == "none" else posterior, beta=beta, shaping=shaping)
+    return (models if len(models) > 1 else models[0]), options
 
 
 def _run_agent(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -> None:

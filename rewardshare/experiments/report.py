@@ -276,7 +276,10 @@ def markdown_report(agg: dict[str, Any], config: BenchConfig, figures: dict[str,
         f"evaluated every {config.eval_every} steps on {config.eval_episodes} episodes with the true reward.",
         *([f"Rewards of the methods with a posterior ({', '.join(posterior)}): "
            f"{', '.join(config.reward_uncertainty)} (`method+variant` rows; pessimistic = posterior mean - "
-           f"{config.pessimism_beta:g} std; scratch's posterior is a {config.ensemble_size}-network ensemble)."]
+           f"{config.pessimism_beta:g} std; scratch's posterior is a {config.ensemble_size}-network ensemble"
+           + ("; `+potential` = only the potential-based part phi(s') - phi(s) of that reward, phi fitted by least "
+              "squares over every move of the grid" if any(u.endswith("potential") for u in config.reward_uncertainty)
+              else "") + ")."]
           if len(config.reward_uncertainty) > 1 else []),
         f"Success threshold {thr:g}. All of the above were fixed in the config before any result was seen.",
         "",

@@ -18,7 +18,10 @@ VARIANTS = {"methods": ("scratch", "latent", "transfer", "true"), "reward_uncert
     [
         ({"reward_uncertainty": ("pessimistic",)},
          r"reward_uncertainty=\('pessimistic',\) is not allowed: use distinct names from \('none', 'mean', "
-         r"'pessimistic'\) in that order, including 'none'"),
+         r"'pessimistic', 'potential', 'mean\+potential', 'pessimistic\+potential'\) in that order, including 'none'"),
+        ({"reward_uncertainty": ("none", "potential+mean")}, r"reward_uncertainty=\('none', 'potential\+mean'\) is "
+                                                             "not allowed"),
+        ({"reward_uncertainty": ("none", "pessimistic+potential", "potential")}, "in that order"),
         ({"reward_uncertainty": ("none", "optimistic")}, r"reward_uncertainty=\('none', 'optimistic'\) is not allowed"),
         ({"reward_uncertainty": ("none", "pessimistic", "mean")}, "in that order"),
         ({"reward_uncertainty": ("none", "none")}, "distinct names"),
@@ -43,7 +46,7 @@ def test_bad_values_name_the_field_the_value_and_what_is_allowed(overrides, matc
 
 def test_variants_need_a_method_with_a_posterior_and_beta_needs_pessimistic():
     with pytest.raises(InvalidArgumentError, match=r"reward_uncertainty=\('none', 'mean'\) is not allowed with "
-                                                   r"methods=\('transfer', 'true'\): 'mean' and 'pessimistic' need a "
+                                                   r"methods=\('transfer', 'true'\): the variants but 'none' need a "
                                                    r"method whose reward has a posterior, one of "
                                                    r"\('latent', 'scratch'\)"):
         get_profile("smoke", methods=("transfer", "true"), reward_uncertainty=("none", "mean"))
