@@ -17,7 +17,8 @@ from rewardshare.experiments.config import BenchConfig
 from rewardshare.experiments.names import ORACLE_METHODS, split_label
 
 #: Line style of a run label's reward variant (oracles are dashed).
-VARIANT_STYLE = {"none": "-", "mean": "-.", "pessimistic": ":"}
+VARIANT_STYLE = {"none": "-", "mean": "-.", "pessimistic": ":", "potential": (0, (5, 1)),
+                 "mean+potential": (0, (3, 1, 1, 1, 1, 1)), "pessimistic+potential": (0, (1, 2))}
 
 
 def _curves(rows_records: list[dict[str, Any]]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -60,7 +61,7 @@ def plot_learning_curves(records: list[dict[str, Any]], config: BenchConfig, pat
                 mid, lo, hi = stats.iqm_curve_ci(curves, n_boot=n_boot)
                 style = "--" if method in ORACLE_METHODS else VARIANT_STYLE[variant]
                 color = colors(config.methods.index(method) % 10)
-                ax.plot(grid, mid, style, color=color, label=label, lw=1.6)
+                ax.plot(grid, mid, color=color, label=label, lw=1.6, ls=style)
                 ax.fill_between(grid, lo, hi, color=color, alpha=0.15 if variant == "none" else 0.07, lw=0)
             ax.axhline(config.success_threshold, color="grey", lw=0.8, ls=":")
             zero = " (zero-shot)" if k == 0 else ""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardshare.experiments import PROFILES, ResultStore, get_profile, run_sweep
+from rewardshare.experiments import PROFILES, ResultStore, get_profile, make_report, run_sweep
 from rewardshare.experiments.names import run_label, split_label, split_variant
 from rewardshare.experiments.runner import task_split
 
@@ -73,3 +73,6 @@ def test_collapse_potential_code_path_on_a_tiny_budget(tmp_path):
     tid = task_split(c)["eval"][0].id
     assert store.run_path("ppo", "latent", 4, tid, 0, "pessimistic+potential").parent.parent.name == (
         "latent+pessimistic+potential")
+    rep = make_report(tmp_path, n_boot=50)  # the figures have a line style for every variant
+    assert "`+potential` = only the potential-based part" in Path(rep["paths"]["report"]).read_text()
+    assert {r["method"] for r in rep["runs"]} == set(c.run_labels())
