@@ -17,7 +17,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from rewardshare.envs import GridGoalEnv
-from rewardshare.wrappers import enumerate_states
+from rewardshare.wrappers import FiniteStates, enumerate_states
 
 POLICY_OBS: tuple[str, ...] = ("auto", "env", "onehot")
 
@@ -49,6 +49,7 @@ class GridOneHot:
             onehot.observation_for(tuple(c), tuple(g)) for c, g in zip(states.positions, states.goals, strict=True)
         ])
         self.observation_space = onehot.observation_space
+        self._inverse: FiniteStates | None = None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """One-hot observations for a batch ``(B, *obs_shape)`` -> ``(B, D)`` float32."""
@@ -56,6 +57,20 @@ class GridOneHot:
         if (idx < 0).any():
             raise ValueError("an observation is not one of the env's enumerated states; cannot map it to one-hot")
         return self.table[idx]
+
+    def inverse(self, onehot: np.ndarray) -> np.ndarray:
+        """A batch of one-hot observations ``(B, D)`` -> the env's observations ``(B, *obs_shape)`` (e.g. to relabel
+        a replay buffer that stored what the policy saw).
+
+        Raises:
+            ValueError: If a row is not one of the one-hot observations.
+        """
+        if self._inverse is None:
+            self._inverse = FiniteStates(observations=self.table, positions=None, candidates=None)
+        idx = self._inverse.index(np.asarray(onehot, dtype=self.table.dtype))
+        if (idx < 0).any():
+            raise ValueError("an observation is not one of the env's one-hot observations; cannot map it back")
+        return self.states.observations[idx]
 
     def one(self, obs: np.ndarray) -> np.ndarray:
         """One observation -> its one-hot observation ``(D,)``."""

@@ -17,33 +17,10 @@ import numpy as np
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from rewardshare.agents.policy_obs import GridOneHot, PolicyObsVecEnvWrapper
-from rewardshare.wrappers import FiniteStates, LearnedRewardVecEnvWrapper
+from rewardshare.agents.policy_obs import PolicyObsVecEnvWrapper
+from rewardshare.wrappers import LearnedRewardVecEnvWrapper
 
 ObsMap = Callable[[np.ndarray], np.ndarray]
-
-
-class OneHotInverse:
-    """Maps :class:`~rewardshare.agents.policy_obs.GridOneHot` observations back to the env's observations.
-
-    Args:
-        onehot: The policy-side map.
-    """
-
-    def __init__(self, onehot: GridOneHot) -> None:
-        self._lookup = FiniteStates(observations=onehot.table, positions=None, candidates=None)
-        self._env_obs = onehot.states.observations
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """A batch of one-hot observations ``(B, D)`` -> the env's observations ``(B, *obs_shape)``.
-
-        Raises:
-            ValueError: If a row is not one of the one-hot observations.
-        """
-        idx = self._lookup.index(np.asarray(obs, dtype=self._lookup.observations.dtype))
-        if (idx < 0).any():
-            raise ValueError("a stored observation is not one of the env's one-hot observations; cannot relabel it")
-        return self._env_obs[idx]
 
 
 def reward_wrapper_of(venv: VecEnv) -> tuple[LearnedRewardVecEnvWrapper, ObsMap | None]:
@@ -61,7 +38,7 @@ def reward_wrapper_of(venv: VecEnv) -> tuple[LearnedRewardVecEnvWrapper, ObsMap 
         if isinstance(env, PolicyObsVecEnvWrapper):
             if inverse is not None:
                 raise ValueError("two policy-observation wrappers above the reward wrapper: cannot relabel")
-            inverse = OneHotInverse(env.transform)
+            inverse = env.transform.inverse
         elif env.observation_space != env.venv.observation_space:
             raise ValueError(
                 f"{type(env).__name__} above the reward wrapper changes the observations: the replay buffer cannot be "

@@ -64,6 +64,14 @@ def build_reward(
     return source, transform, None
 
 
+def swapped_options(options: RewardOptions, use_table: bool | str | RewardTable | None) -> RewardOptions:
+    """The options a swapped-in reward is built with: the wrapper's own, with ``use_table`` overridden (``None``
+    keeps it, except that a table shared at construction becomes ``"auto"``: it belongs to the old reward)."""
+    if use_table is None:
+        use_table = "auto" if isinstance(options.use_table, RewardTable) else options.use_table
+    return replace(options, use_table=use_table)
+
+
 class LearnedRewardWrapper(gym.Wrapper):
     """A gymnasium wrapper whose ``step`` returns a learned reward instead of the env's.
 
@@ -125,12 +133,9 @@ class LearnedRewardWrapper(gym.Wrapper):
         Raises:
             ValueError, TypeError: As the constructor.
         """
-        options = self._options
-        if use_table is None:
-            use_table = "auto" if isinstance(options.use_table, RewardTable) else options.use_table
         self.source, _, self.table = build_reward(
             reward_model, self.env.observation_space, self.env.action_space, self.env,
-            replace(options, use_table=use_table),
+            swapped_options(self._options, use_table),
         )
         self._passthrough = self.source.uses_env_reward and self._identity
         if self.table is not None and self._obs is not None:

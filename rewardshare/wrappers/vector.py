@@ -10,7 +10,6 @@ but in one batch (a batched forward may differ from a batch-of-one forward in th
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -18,7 +17,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from rewardshare.wrappers.learned_reward import build_reward
+from rewardshare.wrappers.learned_reward import build_reward, swapped_options
 from rewardshare.wrappers.options import RewardOptions, check_reward_options
 from rewardshare.wrappers.sources import RewardSource
 from rewardshare.wrappers.table import RewardTable, enumerate_states
@@ -108,10 +107,8 @@ class _BatchedRewardMixin:
         """Swap in another reward from the next step on, as :meth:`LearnedRewardWrapper.set_reward
         <rewardshare.wrappers.LearnedRewardWrapper.set_reward>` does (same options, table rebuilt, transform kept)."""
         obs_space, act_space, table_env, options = self._reward_args
-        if use_table is None:
-            use_table = "auto" if isinstance(options.use_table, RewardTable) else options.use_table
-        options = replace(options, use_table=use_table)
-        source, _, table = build_reward(reward_model, obs_space, act_space, table_env, options)
+        source, _, table = build_reward(reward_model, obs_space, act_space, table_env,
+                                        swapped_options(options, use_table))
         misses = self.core.table_misses
         self.core = _BatchReward(source, self.core.transform, table)
         self.core.table_misses = misses
