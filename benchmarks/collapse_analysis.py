@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from rewardshare.wrappers.shaping import fit_potential
+
 HERE = Path(__file__).resolve().parent
 ROOT_DEFAULT = HERE / "results" / "learning_curves" / "collapse"
 GAMMA = 0.99  # PPOConfig.gamma
@@ -141,14 +143,10 @@ def exit_fix(members: np.ndarray, goals: list[tuple[int, float]], mdp: Any) -> n
 
 
 def potential_projection(r: np.ndarray, mdp: Any) -> np.ndarray:
-    """``phi(T(s, a)) - phi(s)`` with ``phi`` minimising ``sum_{s, a} (phi(T(s, a)) - phi(s) - r(s, a))^2``."""
-    s_idx = np.repeat(np.arange(mdp.n_states), mdp.n_actions)
-    s2 = mdp.next_state.reshape(-1)
-    a_mat = np.zeros((len(s_idx), mdp.n_states))
-    np.add.at(a_mat, (np.arange(len(s_idx)), s2), 1.0)
-    np.add.at(a_mat, (np.arange(len(s_idx)), s_idx), -1.0)
-    phi = np.linalg.lstsq(a_mat, r.reshape(-1), rcond=None)[0]
-    return (phi[s2] - phi[s_idx]).reshape(mdp.n_states, mdp.n_actions)
+    """``phi(T(s, a)) - phi(s)`` with ``phi`` the least-squares potential of ``r`` (what
+    ``RewardOptions(shaping="potential")`` serves: :func:`~rewardshare.wrappers.shaping.fit_potential`)."""
+    phi = fit_potential(r, mdp.next_state)
+    return phi[mdp.next_state] - phi[:, None]
 
 
 def neighbours(mdp: Any, states: set[int]) -> set[int]:
