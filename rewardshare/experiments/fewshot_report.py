@@ -3,8 +3,9 @@ to reach each threshold, its source-task fit, and how far it is from the Bayes r
 
 Every statistic is computed per *run* (held-out goal x pre-training seed x draw) and summarised by its median with a
 hierarchical bootstrap CI (:func:`~.stats.hierarchical_bootstrap`: goals resampled, then runs within goals).
-Feedback-to-threshold of a run is the first ``k`` of the grid whose EPIC is at or below the threshold (``inf`` if
-none: the run did not get there within the grid).
+Feedback-to-threshold of a run is the first ``k`` of the grid from which its EPIC stays at or below the threshold for
+every larger ``k`` (``inf`` if none: the run did not get there within the grid); a curve that dips below the
+threshold and rises again has not reached it at the dip.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def aggregate(cfg: FewShotConfig, units: list[dict[str, Any]]) -> dict[str, Any]
                 entry["epic"][str(k)] = _est(g, cfg.n_boot, 0)
             for thr in cfg.thresholds:
                 g = _by_goal(fam_units, kind, lambda c, i, thr=thr, ks=ks: first_reaching(
-                    ks, [c[str(k)][i] for k in ks], thr))
+                    ks, [c[str(k)][i] for k in ks], thr, stay=True))
                 est = _est(g, cfg.n_boot, 1)
                 values = [v for runs in g.values() for v in runs]
                 est["reached"] = float(np.mean(np.isfinite(values)))
@@ -126,7 +127,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"Runs: every held-out goal x the pre-training seeds in each table's title (those of {cfg['pretrain_seeds']} "
         f"that every method of the family has finished) x {cfg['draws']} draw(s); median over "
         "runs [95% hierarchical bootstrap CI: goals, then runs within goals]; '>max' = not reached within the grid; "
-        "(n%) = runs that reached the threshold. `bayes_oracle` is the exact posterior over goal cells (it knows the "
+        "a run reaches a threshold at the first k from which its EPIC stays at or below it; (n%) = runs that reached the threshold. `bayes_oracle` is the exact posterior over goal cells (it knows the "
         "teacher's reward family): the reference, not a competitor.", ""]
     for family, kinds in summary["families"].items():
         for kind in kinds:

@@ -359,7 +359,7 @@ def hierarchical_bootstrap(
     return Estimate(float(statistic(observed)), float(lo), float(hi), int(observed.size))
 
 
-def first_reaching(ks: Sequence[float], values: Sequence[float], threshold: float) -> float:
+def first_reaching(ks: Sequence[float], values: Sequence[float], threshold: float, *, stay: bool = False) -> float:
     """The smallest ``k`` whose value is ``<= threshold`` (e.g. the feedback a run needs to reach EPIC 0.2), or
     ``inf`` if none does.
 
@@ -367,10 +367,16 @@ def first_reaching(ks: Sequence[float], values: Sequence[float], threshold: floa
         ks: Increasing feedback amounts.
         values: The run's value at each ``k`` (``None``/NaN counts as not reached).
         threshold: The target.
+        stay: Count only a ``k`` from which every later value stays ``<= threshold`` (a run whose curve dips below
+            the threshold and rises again has not reached it at the dip).
+
+    Raises:
+        ValueError: If ``ks`` and ``values`` differ in length.
     """
     if len(ks) != len(values):
         raise ValueError(f"ks has {len(ks)} entries and values {len(values)}: give one value per k")
-    for k, v in zip(ks, values, strict=True):
-        if v is not None and np.isfinite(v) and v <= threshold:
+    ok = [v is not None and bool(np.isfinite(v)) and v <= threshold for v in values]
+    for i, k in enumerate(ks):
+        if ok[i] and (not stay or all(ok[i:])):
             return float(k)
     return float("inf")

@@ -78,6 +78,10 @@ def test_hierarchical_bootstrap_and_first_reaching() -> None:
     assert est.value == 8.5 and est.low <= est.value and math.isinf(est.high)
     assert first_reaching([0, 4, 16], [0.5, 0.19, 0.3], 0.2) == 4
     assert math.isinf(first_reaching([0, 4], [0.5, None], 0.2))
+    # a dip that rises again is not "reached" when the run must stay below the threshold
+    assert first_reaching([0, 4, 16, 32], [0.5, 0.19, 0.3, 0.1], 0.2, stay=True) == 32
+    assert math.isinf(first_reaching([0, 4, 16], [0.5, 0.19, 0.3], 0.2, stay=True))
+    assert first_reaching([0, 4, 16], [0.5, 0.2, None], 0.2, stay=True) == math.inf
     with pytest.raises(ValueError, match="one value per k"):
         first_reaching([0, 4], [0.5], 0.2)
 
