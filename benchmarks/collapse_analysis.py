@@ -1,4 +1,6 @@
-"""Why does the posterior-mean reward collapse? Measurements on the committed ``collapse`` profile (open 8x8, PPO).
+"""Why does the posterior-mean reward collapse? Measurements on the committed ``collapse`` profile (open 8x8, PPO);
+``--root`` points it at another profile's results (e.g. ``agents_four_rooms``: the planning part only, since that
+profile has no posterior-mean runs to re-train).
 
 Two measurements, both on the sweep's own adapted latent models (``cache/targets/latent/k*/...``), read through the
 benchmark's store and reward loader, so the rewards are exactly the ones its agents trained on:
@@ -404,7 +406,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         agent_rows.append(row)
         print({key: (round(v, 3) if isinstance(v, float) else v) for key, v in row.items()}, flush=True)
     out = {
-        "benchmark": "collapse_analysis", "source_results": "learning_curves/collapse",
+        "benchmark": "collapse_analysis", "source_results": f"learning_curves/{Path(args.root).name}",
+        "profile": config.profile,
         "config_hash": config.config_hash(), "gamma": GAMMA, "horizon": config.max_steps,
         "mode_weight": MODE_WEIGHT, "planning": plan_rows, "collapsed_runs": agent_rows,
         "n_collapsed_latent_mean": len(collapsed),
