@@ -11,7 +11,8 @@
 - Methods, one module per family: :mod:`.scratch`, :mod:`.transfer`, :mod:`.multitask` (task embedding, trunk +
   heads), :mod:`.conditioning`, :mod:`.maml` (MAML, Meta-SGD; the meta-learner in :mod:`.maml_learner`, its backends
   in :mod:`.maml_backends`), :mod:`.prior` (MAP under a meta-learned Gaussian prior), :mod:`.latent` (a latent-task
-  model whose new task is inferred: reuse as inference).
+  model whose new task is inferred: reuse as inference), :mod:`.amortized` (the same with a set encoder
+  ``q(z | D)`` trained on random subsets of the source tasks: amortized inference).
 - :mod:`.bayes`: the exact posterior over a grid family's goal cells, the reference every few-shot result is compared
   with (it knows the teacher's reward family, so it is not a registered method).
 
@@ -38,10 +39,11 @@ from rewardshare.rewardmodels.reuse.maml_learner import MAML, MAMLConfig, MetaBa
 from rewardshare.rewardmodels.reuse.prior import GaussianPrior, MAPAdaptation, fit_gaussian_prior
 from rewardshare.rewardmodels.reuse.latent import LatentPosterior, LatentTask
 from rewardshare.rewardmodels.reuse.cavia import CAVIA, CAVIAMethod
+from rewardshare.rewardmodels.reuse.amortized import AmortizedLatent, SetEncoder
 # isort: on
 
 __all__ = [
-    "CAVIA", "CAVIAMethod",
+    "AmortizedLatent", "CAVIA", "CAVIAMethod", "SetEncoder",
     "FREEZE_OPTIONS", "MAML", "NO_ADAPTATION", "AdaptationBudget", "BudgetSelection", "FunctionalModel",
     "GaussianPrior", "GoalConditioned", "GoalPosterior", "LatentPosterior", "LatentTask", "MAMLConfig", "MAMLMethod",
     "MAPAdaptation",

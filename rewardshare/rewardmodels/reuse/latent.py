@@ -220,21 +220,30 @@ class LatentTask(TaskEmbedding):
             ValueError: If targets of different kinds are mixed.
         """
         self._require_pretrained(self.prior_mean is not None)
-        assert self.model is not None
         gen = torch.Generator().manual_seed(int(seed))
-        starts = [self._starts(t, gen) for t in targets]
+        return self._refine(targets, [self._starts(t, gen) for t in targets], self.infer_steps)
+
+    def _refine(self, targets: Sequence[Objective], starts: Sequence[Tensor], steps: int) -> list[LatentPosterior]:
+        """Adam on every start of every target (``starts[i]``: ``(M, d)``, the same ``M`` for all) for ``steps``
+        steps, the network frozen; each target's refined starts, sorted by negative log posterior, as its
+        :class:`LatentPosterior`.
+
+        Raises:
+            ValueError: If the targets have different numbers of starts (objectives of different kinds).
+        """
+        assert self.model is not None
         per = starts[0].shape[0]
         if any(z.shape[0] != per for z in starts):
             raise ValueError("targets mix objectives of different kinds: infer each kind in its own call")
         rows = [t for t in targets for _ in range(per)]
         scales = torch.tensor([self._data_scale(t) for t in rows])
-        z = torch.cat(starts).clone().requires_grad_(True)
+        z = torch.cat(list(starts)).detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=self.infer_lr)
         frozen = [p for p in self.model.parameters() if p.requires_grad]
         for p in frozen:  # the weights are not inferred: no gradient for them
             p.requires_grad_(False)
         try:
-            for _ in range(self.infer_steps):
+            for _ in range(int(steps)):
                 nlp = scales * self._row_losses(rows, z) + self._prior_nll(z)
                 # a diverging row keeps its last finite latent; rows do not interact (Adam is elementwise)
                 total = torch.where(torch.isfinite(nlp), nlp, torch.zeros_like(nlp)).sum()

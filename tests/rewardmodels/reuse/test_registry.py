@@ -29,6 +29,7 @@ FAST: dict[str, dict] = {
     "map_prior": {"iterations": 2, "inner_steps": 1, "meta_batch_size": 2, "support_size": 4, "query_size": 4,
                   "prior_steps": 2, "max_prior_tasks": 2},
     "latent": {"steps": 5, "embedding_dim": 2, "infer_steps": 3},
+    "amortized": {"steps": 5, "embedding_dim": 2, "infer_steps": 3, "encoder_hidden": 8},
     "cavia": {"iterations": 2, "inner_steps": 1, "meta_batch_size": 2, "support_size": (1, 4), "query_size": 4,
               "context_dim": 2},
 }
