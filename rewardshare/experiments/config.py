@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewardshare.errors import IncompatibleArtifactError, InvalidArgumentError
+from rewardshare.experiments.active import BELIEF_METHODS, QUERY_MODES
 from rewardshare.experiments.config_checks import check_types, check_values
 from rewardshare.experiments.names import (
     ALGOS,
@@ -42,7 +43,7 @@ CONFIG_VERSION = 1
 #: non-default value is hashed like every other field.
 ADDED_FIELDS: dict[str, Any] = {
     "irl_iterations": 30, "reward_uncertainty": ["none"], "pessimism_beta": 1.0, "ensemble_size": 5,
-    "collapse_drop": 0.5,
+    "collapse_drop": 0.5, "query": "uniform", "source_feedback": None,
 }
 
 
@@ -98,6 +99,18 @@ class BenchConfig:
     """Gaussian noise (std) on the teacher's labels."""
     source_budget: int = 256
     """Feedback items collected per source (train) task for pre-training."""
+    source_feedback: str | None = None
+    """Feedback kind of the source tasks' pre-training items (``source_budget`` of them per task); None = the same
+    kind as ``feedback``. E.g. ``"labels"`` with ``feedback="demonstrations"``: a model pre-trained on reward
+    labels of the source goals, adapted to a few demonstrations of the new one (as the few-shot benchmark does)."""
+    query: str = "uniform"
+    """How the ``k`` target labels of a run (and the labels of the validation draws that choose the adaptation
+    budget) are chosen for a method with a belief about the task (:data:`BELIEF_METHODS`: ``latent``, through its
+    :class:`~rewardshare.rewardmodels.reuse.queries.LatentBelief`): ``"uniform"`` (the plain uniform draw every
+    method gets), or ``"disagreement"`` / ``"information_gain"``: asked one at a time from every ``(cell, action)``
+    pair of the grid (``LabelPool.grid``) by :func:`~rewardshare.rewardmodels.reuse.queries.active_feedback`, the
+    belief conditioned after each, the teacher and seed those of the run. Methods without a belief (``scratch``
+    and the rest) keep the uniform draw: they are compared at the same budget ``k``. Labels only."""
     ks: tuple[int, ...] = (4, 16, 64)
     """Target budgets: feedback items collected on each held-out task. Reward-model EPIC is measured at every k.
     ``0`` is zero-shot: each pre-trained method's start model for the task, with no target feedback and no
@@ -199,8 +212,14 @@ class BenchConfig:
         """
         check_types(self)
         check_values(self)
+        _check_query(self)
 
     # -- derived --------------------------------------------------------------------------------------------------
+    @property
+    def source_kind(self) -> str:
+        """The feedback kind of the source items: :attr:`source_feedback`, or :attr:`feedback` when None."""
+        return self.source_feedback or self.feedback
+
     @property
     def reuse_methods(self) -> tuple[str, ...]:
         """The configured methods that learn a reward model (everything but the oracles)."""
@@ -281,6 +300,25 @@ class BenchConfig:
         return getattr(self, "_written_hash", None) or _digest(self.to_dict())
 
 
+def _check_query(c: BenchConfig) -> None:
+    """``source_feedback``: a kind or None. ``query``: a known mode; an active one needs labels and a method with a
+    belief."""
+    if c.source_feedback is not None and c.source_feedback not in FEEDBACK_KINDS:
+        raise InvalidArgumentError(f"source_feedback={c.source_feedback!r} is not allowed: use one of "
+                                   f"{FEEDBACK_KINDS} or None (the kind of feedback)")
+    if c.query not in QUERY_MODES:
+        raise InvalidArgumentError(f"query={c.query!r} is not allowed: use one of {QUERY_MODES}")
+    if c.query == "uniform":
+        return
+    if c.feedback != "labels":
+        raise InvalidArgumentError(f"query={c.query!r} is not allowed with feedback={c.feedback!r}: active queries "
+                                   "choose reward labels; use feedback='labels' or query='uniform'")
+    if not any(m in BELIEF_METHODS for m in c.methods):
+        raise InvalidArgumentError(f"query={c.query!r} is not allowed with methods={c.methods!r}: active queries "
+                                   f"need a method with a belief, one of {BELIEF_METHODS}; add one or use "
+                                   "query='uniform'")
+
+
 def _digest(data: dict[str, Any]) -> str:
     data = {k: v for k, v in data.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
@@ -335,9 +373,11 @@ def _profiles() -> dict[str, BenchConfig]:
         collapse, profile="collapse_potential", methods=("latent",),
         reward_uncertainty=("none", "potential", "mean+potential", "pessimistic+potential"),
     )
+    from rewardshare.experiments.profiles import issue12_profiles
+
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
-            "agents_dqn_open": agents_dqn_open}
+            "agents_dqn_open": agents_dqn_open, **issue12_profiles(agents_dqn_open, agents_four_rooms)}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
@@ -352,7 +392,10 @@ def _profiles() -> dict[str, BenchConfig]:
 #: one core. ``agents_dqn_open``: DQN on the open 8x8 room, 108 runs (the same methods at k = 8, 16, on the collapse
 #: profile's 6 held-out goals x 2 seeds, 20k steps each), about 12-15 minutes on one core. ``collapse_potential``:
 #: ``collapse``'s latent runs on the potential-shaped plain / mean / pessimistic reward plus the plain one again, 192
-#: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core.
+#: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core. ``agents_active``,
+#: ``agents_active_four_rooms``, ``agents_demos``, ``agents_demos_four_rooms``: actively chosen labels and
+#: demonstrations, 216 PPO and DQN runs each (``agents_demos_four_rooms``: 108 PPO runs), about 20-35 minutes each
+#: on one core (:mod:`~rewardshare.experiments.profiles`).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -360,8 +403,9 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
     """The named profile, optionally with fields overridden.
 
     Args:
-        name: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``, ``"collapse_potential"``,
-            ``"agents_four_rooms"`` or ``"agents_dqn_open"``.
+        name: One of :data:`PROFILES`: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``,
+            ``"collapse_potential"``, ``"agents_four_rooms"``, ``"agents_dqn_open"``, ``"agents_active"``,
+            ``"agents_active_four_rooms"``, ``"agents_demos"`` or ``"agents_demos_four_rooms"``.
         **overrides: Field values replacing the profile's.
 
     Returns:
@@ -401,7 +445,8 @@ def field_docs() -> dict[str, str]:
 
 
 __all__ = [
-    "ADDED_FIELDS", "ALGOS", "BACKENDS", "CONFIG_VERSION", "DEFAULT_METHODS", "FEEDBACK_KINDS", "LEGACY_METHOD_NAMES",
-    "METHODS", "ORACLE_METHODS", "POSTERIOR_METHODS", "PROFILES", "REUSE_METHODS", "UNCERTAINTY_VARIANTS",
+    "ADDED_FIELDS", "ALGOS", "BACKENDS", "BELIEF_METHODS", "CONFIG_VERSION", "DEFAULT_METHODS", "FEEDBACK_KINDS",
+    "LEGACY_METHOD_NAMES", "METHODS", "ORACLE_METHODS", "POSTERIOR_METHODS", "PROFILES", "QUERY_MODES",
+    "REUSE_METHODS", "UNCERTAINTY_VARIANTS",
     "UNTRAINED_METHODS", "BenchConfig", "field_docs", "get_profile",
 ]

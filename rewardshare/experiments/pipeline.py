@@ -2,7 +2,8 @@
 
 :func:`execute_unit` runs one unit of a sweep (see :mod:`rewardshare.experiments.runner`) in a worker process:
 
-- ``source``: :func:`~rewardshare.feedback.collect_transitions` (or ``collect_preferences``) on the source tasks;
+- ``source``: :func:`~rewardshare.feedback.collect_transitions` (or ``collect_preferences``, ``collect_demonstrations``:
+  the kind of ``BenchConfig.source_kind``) on the source tasks;
 - ``prep/<method>``: build the reuse method (:func:`make_method`), pre-train it on the source feedback, choose its
   adaptation budget per k with :func:`~rewardshare.rewardmodels.reuse.select_budget` on the validation tasks (EPIC to
   the teacher as the score), then adapt it to every held-out task x seed x k and save the adapted reward model
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardshare.errors import InvalidArgumentError
+from rewardshare.experiments.active import active_draw, active_labels, uses_active
 from rewardshare.experiments.config import BenchConfig
 from rewardshare.experiments.names import POSTERIOR_METHODS, UNTRAINED_METHODS, split_variant
 from rewardshare.experiments.runner import stable_seed, task_split
@@ -35,8 +37,9 @@ SOURCE_FILE = "source.npz"
 
 
 # -- feedback ----------------------------------------------------------------------------------------------------
-def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int) -> Any:
-    """``n`` feedback items of the config's kind, split evenly over ``tasks`` (a GoalTask or a sequence).
+def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int, kind: str | None = None) -> Any:
+    """``n`` feedback items of the config's kind (or of ``kind``: the source feedback's, see
+    :attr:`BenchConfig.source_kind`), split evenly over ``tasks`` (a GoalTask or a sequence).
 
     Returns:
         ``Transitions`` (labels), ``Preferences`` or ``Demonstrations`` (``n`` episodes).
@@ -45,19 +48,21 @@ def collect_feedback(config: BenchConfig, tasks: Any, n: int, seed: int) -> Any:
 
     common = {"reward": config.teacher_reward, "env": EnvOptions(obs_mode=config.obs_mode, max_steps=config.max_steps),
               "seed": int(seed)}
-    if config.feedback == "labels":
+    kind = kind or config.feedback
+    if kind == "labels":
         return collect_transitions(tasks, int(n), coverage="uniform", noise=config.teacher_noise, **common)
-    if config.feedback == "demonstrations":
+    if kind == "demonstrations":
         return collect_demonstrations(tasks, n_episodes=int(n), **common)
     return collect_preferences(tasks, int(n), **common)
 
 
-def objective(data: Any, config: BenchConfig) -> Any:
-    """The training objective of a feedback dataset: MSE for labels, Bradley-Terry for preferences, MaxEnt IRL with
-    ``config.irl_iterations`` soft value iteration backups for demonstrations (on the grid its metadata records)."""
+def objective(data: Any, config: BenchConfig, kind: str | None = None) -> Any:
+    """The training objective of a feedback dataset of the config's kind (or of ``kind``): MSE for labels,
+    Bradley-Terry for preferences, MaxEnt IRL with ``config.irl_iterations`` soft value iteration backups for
+    demonstrations (on the grid its metadata records)."""
     from rewardshare.rewardmodels import make_loss
 
-    if config.feedback == "demonstrations":
+    if (kind or config.feedback) == "demonstrations":
         return make_loss("maxent_irl", data, iterations=config.irl_iterations)
     return make_loss("auto", data)
 
@@ -148,7 +153,10 @@ def _select(config: BenchConfig, method: Any, name: str, k: int, validation: lis
         return 1.0 if epic is None else float(epic)  # a constant model has no EPIC: count it as the worst
 
     kwargs: dict[str, Any] = {"seeds": tuple(config.selection_seeds)}
-    if config.feedback == "demonstrations":  # the pools are datasets; a draw is k episodes, not k steps
+    if uses_active(config, name):  # validation labels chosen like the targets: the "pool" is the task itself
+        kwargs["draw"] = active_draw(config, method, lambda data: objective(data, config))
+        validation = [(task, task) for task, _ in validation]
+    elif config.feedback == "demonstrations":  # the pools are datasets; a draw is k episodes, not k steps
         kwargs["draw"] = _draw_episodes(config)
     if config.adapt_steps is not None:
         kwargs["steps"] = tuple(config.adapt_steps)
@@ -159,15 +167,29 @@ def _select(config: BenchConfig, method: Any, name: str, k: int, validation: lis
     return select_budget(method, validation, int(k), score, **kwargs).to_dict()
 
 
+def target_feedback(config: BenchConfig, method: Any, name: str, task: Any, k: int, seed: int) -> Any:
+    """The ``k`` target items of held-out ``task`` for evaluation seed ``seed``, as the dataset collected.
+
+    Uniformly drawn (:func:`collect_feedback`, the same items for every method) unless ``config.query`` is active and
+    ``name`` has a belief (:data:`~rewardshare.experiments.active.BELIEF_METHODS`): then chosen one at a time by
+    that belief (:func:`~rewardshare.experiments.active.active_labels`, metadata ``query_strategy``). Both are seeded
+    by (task, k, seed).
+    """
+    item_seed = stable_seed("target", task.id, k, seed)
+    if uses_active(config, name):
+        return active_labels(config, method, task, k, item_seed)
+    return collect_feedback(config, task, k, item_seed)
+
+
 # -- units -----------------------------------------------------------------------------------------------------------
 def _run_source(config: BenchConfig, store: ResultStore) -> None:
     t0 = time.perf_counter()
     tasks = task_split(config)["source"]
     n = config.source_budget * len(tasks)
-    data = collect_feedback(config, tasks, n, stable_seed("source", config.pretrain_seed))
+    data = collect_feedback(config, tasks, n, stable_seed("source", config.pretrain_seed), config.source_kind)
     store.source_dir().mkdir(parents=True, exist_ok=True)
     data.save(store.source_dir() / SOURCE_FILE)
-    store.write(store.source_path(), {"n_items": len(data), "tasks": [t.id for t in tasks], "kind": config.feedback,
+    store.write(store.source_path(), {"n_items": len(data), "tasks": [t.id for t in tasks], "kind": config.source_kind,
                                       "seconds": time.perf_counter() - t0})
 
 
@@ -225,7 +247,7 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
     t0 = time.perf_counter()
     method = make_method(name, config, obs_space, act_space)
     if name != "scratch":
-        source = objective(load_dataset(store.source_dir() / SOURCE_FILE), config)
+        source = objective(load_dataset(store.source_dir() / SOURCE_FILE), config, config.source_kind)
         method.pretrain(source, split["source"], seed=config.pretrain_seed)
     pretrain_s = time.perf_counter() - t0
 
@@ -248,7 +270,8 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
                     pools = [(t, objective(data, config)) for t, data in pools]
             sel = _select(config, method, name, k, pools, teachers)
             store.write(path, {"method": name, "k": k, "selection": sel,
-                               "validation_tasks": [t.id for t in split["validation"]]})
+                               "validation_tasks": [t.id for t in split["validation"]],
+                               **({"query": config.query} if uses_active(config, name) else {})})
         budgets[k] = AdaptationBudget.from_dict(sel["budget"])
 
     for target in params["targets"]:
@@ -263,7 +286,11 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
             model = _zero_shot(method, name, task)
             before = after = _epic(model, task, teachers[task_id])
         else:
-            target = objective(collect_feedback(config, task, k, stable_seed("target", task_id, k, seed)), config)
+            data = target_feedback(config, method, name, task, k, seed)
+            if "query_strategy" in data.metadata:
+                extra["query"] = {"strategy": data.metadata["query_strategy"],
+                                  "indices": list(data.metadata["query_indices"])}
+            target = objective(data, config)
             before = _epic(method.start_model(task), task, teachers[task_id])
             model = method.adapt(target, budgets[k], task)
             after = _epic(model, task, teachers[task_id])
@@ -273,7 +300,8 @@ def _run_prep(config: BenchConfig, store: ResultStore, params: dict[str, Any]) -
         # target (same seeds, same model) and must be able to save it again
         model.save(store.target_model_dir(name, k, task_id, seed), overwrite=True,
                    metadata={"method": name, "tasks": [task_id], "seed": seed,
-                             "feedback": {"kind": config.feedback, "n_items": k},
+                             "feedback": {"kind": config.feedback, "n_items": k,
+                                          **({"query": extra["query"]["strategy"]} if "query" in extra else {})},
                              "benchmark_config_hash": config.config_hash()})
         store.write(path, {"method": name, "k": k, "task_id": task_id, "seed": seed, "epic": after["epic"],
                            "epic_unadapted": before["epic"], "eval": after, "eval_unadapted": before,
@@ -375,4 +403,5 @@ def execute_unit(root: str, config: dict[str, Any], unit: dict[str, Any]) -> Non
 
 __all__ = [
     "collect_feedback", "env_kwargs", "execute_unit", "make_method", "method_settings", "objective", "spaces_for",
+    "target_feedback",
 ]

@@ -1,0 +1,59 @@
+"""The learning-curve profiles of issue 12's remaining agent targets: actively chosen labels and demonstrations.
+
+Built from the ``agents_*`` profiles' shared settings (:func:`issue12_profiles` is called by
+:func:`rewardshare.experiments.config._profiles`, which re-exports them in ``PROFILES``), so pre-training, budget
+selection and the agents' settings are theirs; only what the new question needs differs. Held-out goals, seeds,
+budgets and thresholds of every profile here were fixed before any of its results existed; the sizes come from the
+measured wall times of ``agents_dqn_open`` (108 runs, 10 min) and ``agents_four_rooms`` (216 runs, 19 min) on one
+worker. No strategy, budget or variant was chosen on held-out goals: ``information_gain`` is the issue's strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def issue12_profiles(agents_dqn_open: Any, agents_four_rooms: Any) -> dict[str, Any]:
+    """The profiles ``agents_active``, ``agents_active_four_rooms``, ``agents_demos`` and
+    ``agents_demos_four_rooms``.
+
+    - ``agents_active``: open 8x8, ``agents_dqn_open``'s (and ``collapse``'s) 6 held-out goals x 2 seeds; latent on
+      k = 4 and 8 labels chosen by information gain under its own posterior (validation draws too), scratch on k
+      uniform labels (the same budget), the teacher's reward; plain and pessimistic reward; PPO and DQN, 20k
+      steps; 216 runs.
+    - ``agents_active_four_rooms``: the same on four rooms 9x9 (``agents_four_rooms``'s goals and 24k steps) at k =
+      8, with the potential-shaped plain and pessimistic rewards as well (collapse is the failure mode there); 216
+      runs.
+    - ``agents_demos`` / ``agents_demos_four_rooms``: k = 1 and 2 demonstrations (whole episodes of the teacher
+      from random starts, MaxEnt IRL) per held-out goal, pre-trained on 512 reward labels per source goal;
+      latent (plain, pessimistic), scratch, teacher; PPO and DQN on the open room (216 runs), PPO only on four
+      rooms (108 runs: a time cut, fixed before any result).
+
+    Args:
+        agents_dqn_open: The ``agents_dqn_open`` profile (open 8x8).
+        agents_four_rooms: The ``agents_four_rooms`` profile (four rooms 9x9).
+
+    Returns:
+        ``{name: BenchConfig}``.
+    """
+    both = ("ppo", "dqn")
+    active = {"query": "information_gain"}
+    # pre-trained on the agents profiles' 512 reward labels per source goal (as the few-shot benchmark pre-trains
+    # before its demonstrations), adapted to 1-2 demonstrations: MaxEnt IRL pre-training on the source goals loops
+    # over them (no vmap), minutes per thousand steps
+    demos = {"feedback": "demonstrations", "source_feedback": "labels", "ks": (1, 2), "rl_ks": (1, 2),
+             "validation_pool": 32}
+    return {
+        "agents_active": dataclasses.replace(
+            agents_dqn_open, profile="agents_active", ks=(4, 8), rl_ks=(4, 8), algos=both, **active),
+        "agents_active_four_rooms": dataclasses.replace(
+            agents_four_rooms, profile="agents_active_four_rooms", ks=(8,), rl_ks=(8,), algos=both,
+            reward_uncertainty=("none", "pessimistic", "potential", "pessimistic+potential"), **active),
+        "agents_demos": dataclasses.replace(agents_dqn_open, profile="agents_demos", algos=both, **demos),
+        "agents_demos_four_rooms": dataclasses.replace(  # PPO only: a time cut (the four profiles in ~80 min)
+            agents_four_rooms, profile="agents_demos_four_rooms", algos=("ppo",), **demos),
+    }
+
+
+__all__ = ["issue12_profiles"]
