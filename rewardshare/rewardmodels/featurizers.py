@@ -117,7 +117,16 @@ class DiscreteFeaturizer(Featurizer):
 
     Input: a tensor of shape ``(B,)`` (or ``(B, 1)``) of integer values in ``start .. start + n - 1``; float
     tensors holding whole numbers are accepted (observations often arrive as floats). Output: ``(B, n)`` float.
+
+    Raises:
+        ValueError: On a value outside the space (naming the value and the allowed range).
     """
+
+    #: Up to this ``n`` the one-hot rows of a CPU batch are read from a stored identity matrix (one
+    #: ``index_select``, which also refuses an index outside ``0..n-1``); a larger space (an ``n x n`` matrix would
+    #: cost ``4 n^2`` bytes), another device or a functorch transform compares against ``arange(n)`` and checks the
+    #: range with a reduction.
+    EYE_MAX_N = 1024
 
     def __init__(self, space: spaces.Discrete) -> None:
         super().__init__()
@@ -127,6 +136,15 @@ class DiscreteFeaturizer(Featurizer):
         self.input_shape: tuple[int, ...] = ()
         # built once, not per reward query; non-persistent: it follows .to(device) but is not saved with the weights
         self.register_buffer("values", torch.arange(self.n), persistent=False)
+        eye = torch.eye(self.n) if self.n <= self.EYE_MAX_N else None
+        self.register_buffer("eye", eye, persistent=False)
+
+    def _out_of_range(self, idx: torch.Tensor) -> ValueError:
+        bad = (idx[(idx < 0) | (idx >= self.n)][0] + self.start).item()
+        return ValueError(
+            f"value {bad} is outside Discrete({self.n}, start={self.start}): allowed are "
+            f"{self.start}..{self.start + self.n - 1}"
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and x.shape[1] == 1:
@@ -134,19 +152,26 @@ class DiscreteFeaturizer(Featurizer):
         idx = x if x.dtype == torch.int64 else x.long()
         if self.start:
             idx = idx - self.start
+        eye = self._buffers["eye"]  # the dict, not self.eye: nn.Module.__getattr__ costs ~1 us per query
         # The range check reads values, which torch.func.vmap cannot do (MAML vmaps the model over a meta-batch);
         # under a functorch transform the values were checked when the batch was built, so skip it there.
-        if idx.numel() and not torch._C._functorch.is_functorch_wrapped_tensor(idx):
-            # one reduction for both bounds (aminmax): this runs on every reward query
+        wrapped = torch._C._functorch.is_functorch_wrapped_tensor(idx)
+        if (eye is not None and idx.is_cpu and idx.dim() == 1 and not wrapped
+                and eye.dtype == torch.get_default_dtype()):
+            # the rows of the identity are exactly the one-hot vectors the comparison below builds, and on the CPU
+            # index_select refuses an index outside 0..n-1 (negative ones too; on a GPU it would be a device-side
+            # assert, hence the check below there): one op instead of three
+            try:
+                return eye.index_select(0, idx)
+            except IndexError:
+                raise self._out_of_range(idx) from None
+        if idx.numel() and not wrapped:
+            # one reduction for both bounds (aminmax)
             lo, hi = torch.aminmax(idx)
             if int(lo) < 0 or int(hi) >= self.n:
-                bad = (idx[(idx < 0) | (idx >= self.n)][0] + self.start).item()
-                raise ValueError(
-                    f"value {bad} is outside Discrete({self.n}, start={self.start}): allowed are "
-                    f"{self.start}..{self.start + self.n - 1}"
-                )
+                raise self._out_of_range(idx)
         # a comparison rather than nn.functional.one_hot, which has no vmap rule
-        return (idx.unsqueeze(-1) == self.values).to(torch.get_default_dtype())
+        return (idx.unsqueeze(-1) == self._buffers["values"]).to(torch.get_default_dtype())
 
     def config(self) -> dict[str, Any]:
         return {"type": "onehot"}
@@ -178,13 +203,15 @@ class BoxFeaturizer(Featurizer):
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.get_default_dtype()), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.scale
-        # a no-op reshape or .to() still costs a dispatch, and this runs on every reward query
+        # this runs on every reward query: the buffers come from the dict (self.scale goes through
+        # nn.Module.__getattr__, ~1 us), and a no-op reshape or .to() is skipped (each still costs a dispatch)
+        buffers = self._buffers
+        scale = buffers["scale"]
         if x.dim() != 2:
             x = x.reshape(x.shape[0], -1)
         if x.dtype != scale.dtype:
             x = x.to(scale.dtype)
-        return torch.addcmul(self.offset, x, scale) if self.normalize else x
+        return torch.addcmul(buffers["offset"], x, scale) if self.normalize else x
 
     def config(self) -> dict[str, Any]:
         return {"type": "box", "normalize": self.normalize}

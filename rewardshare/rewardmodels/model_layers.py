@@ -5,15 +5,21 @@ activations exist, what a valid layer list is, how a seed fixes the initial weig
 
     trunk: Linear(input_dim, h1) + act, ..., Linear(h_{n-1}, h_n) + act     (empty for a linear model)
     head:  Linear(h_n, 1)
+
+The network runs through :func:`run_layers`, which calls each layer's function directly (``F.linear`` on the layer's
+own weight, the activation's functional form): the same arithmetic as calling the modules, without the ~2-3 us of
+module dispatch per layer that dominated a small MLP's forward (7 module calls ~ 18 us of a ~26 us forward at
+batch 8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rewardshare.errors import InvalidArgumentError
@@ -21,6 +27,82 @@ from rewardshare.errors import InvalidArgumentError
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU,
 }
+
+#: What each activation module's ``forward`` computes with its default arguments (the ones :func:`build_mlp` uses),
+#: as a function: :func:`run_layers` calls these instead of the modules.
+ACTIVATION_FNS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
+    nn.ReLU: torch.relu,
+    nn.Tanh: torch.tanh,
+    nn.ELU: F.elu,
+    nn.SiLU: F.silu,
+    nn.LeakyReLU: F.leaky_relu,
+}
+
+
+def _plain(module: nn.Module) -> bool:
+    """Whether calling ``module`` runs only its ``forward`` (no hooks of its own), so the function may replace it."""
+    return not (module._forward_hooks or module._forward_pre_hooks)
+
+
+def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``layers(x)`` for a trunk built by :func:`build_mlp`, layer by layer through the functions the modules call.
+
+    ``nn.Linear`` runs as ``F.linear(x, weight, bias)`` with the tensors read from the layer's ``_parameters`` at
+    call time (so ``torch.func.functional_call``'s and ``higher``'s swapped-in weights are used, as with a module
+    call; a plain ``layer.weight`` goes through ``nn.Module.__getattr__``, about 1 us each); an activation of
+    :data:`ACTIVATION_FNS` with default arguments runs as its function. Any other layer, one with hooks, or a linear
+    layer whose weight is not a plain parameter (a parametrization) is called as a module. The result is
+    bit-identical to ``layers(x)``.
+
+    Args:
+        layers: The trunk (``nn.Sequential``); modules with global hooks registered are not special-cased.
+        x: ``(B, in_features)``.
+
+    Returns:
+        ``(B, out_features)``.
+    """
+    for layer in layers._modules.values():
+        kind = type(layer)
+        if kind is nn.Linear and not (layer._forward_hooks or layer._forward_pre_hooks):
+            params = layer._parameters
+            weight = params.get("weight")
+            if weight is not None:
+                x = F.linear(x, weight, params.get("bias"))
+                continue
+        fn = ACTIVATION_FNS.get(kind)
+        if fn is not None and _plain(layer) and _default_args(layer):
+            x = fn(x)
+        else:
+            x = layer(x)
+    return x
+
+
+def run_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)``: its ``forward`` directly when it has no hooks of its own (skips ~2 us of module dispatch)."""
+    return module.forward(x) if _plain(module) else module(x)
+
+
+def run_linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` for a linear layer (the head) through ``F.linear``, as :func:`run_layers` does."""
+    if type(layer) is nn.Linear and _plain(layer):
+        params = layer._parameters
+        weight = params.get("weight")
+        if weight is not None:
+            return F.linear(x, weight, params.get("bias"))
+    return layer(x)
+
+
+def _default_args(layer: nn.Module) -> bool:
+    """Whether an activation module has the default arguments its function assumes (e.g. not ``ReLU(inplace)``)."""
+    attrs = layer.__dict__  # plain attributes: no nn.Module.__getattr__
+    if attrs.get("inplace", False):
+        return False
+    kind = type(layer)
+    if kind is nn.ELU:
+        return attrs.get("alpha") == 1.0
+    if kind is nn.LeakyReLU:
+        return attrs.get("negative_slope") == 0.01
+    return True
 
 
 @contextmanager
@@ -85,4 +167,7 @@ def build_mlp(
     return trunk, head, width
 
 
-__all__ = ["ACTIVATIONS", "build_mlp", "check_architecture_args", "init_rng"]
+__all__ = [
+    "ACTIVATIONS", "ACTIVATION_FNS", "build_mlp", "check_architecture_args", "init_rng", "run_layers", "run_linear",
+    "run_module",
+]

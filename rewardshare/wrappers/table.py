@@ -112,7 +112,10 @@ class FiniteStates:
         if obs.dtype != self.observations.dtype:
             obs = obs.astype(self.observations.dtype)
         get = self._by_bytes.get
-        return [get(o.tobytes(), -1) for o in obs]
+        # one tobytes() for the batch, sliced per row: cheaper than a numpy row view and its tobytes() per row
+        raw = obs.tobytes()  # C order, so row i is raw[i * width:(i + 1) * width]
+        width = len(raw) // len(obs) if len(obs) else 0
+        return [get(raw[i:i + width], -1) for i in range(0, len(raw), width)] if width else [-1] * len(obs)
 
     def index(self, obs: np.ndarray) -> np.ndarray:
         """State indices of a batch of observations ``(B, *obs_shape)``: int64 ``(B,)``, ``-1`` where not enumerated."""
@@ -242,6 +245,33 @@ class RewardTable:
             else:
                 return None
         return self._nested[s][a][k][1 if (self.uses_done and done) else 0]
+
+    def lookup_rows(self, s: list[int], a: list[int], s2: list[int], done: list[bool]) -> list[float | None]:
+        """:meth:`lookup_one` over a small batch given as lists (one Python loop, no call per row): the batched
+        wrappers' per-step path for a few sub-envs, where a handful of numpy calls would cost more."""
+        nested, cand, start, n_actions = self._nested, self._cand, self.action_start, self.n_actions
+        uses_next, uses_done = self.uses_next, self.uses_done
+        out: list[float | None] = []
+        for si, ai, s2i, di in zip(s, a, s2, done, strict=True):
+            ai -= start
+            if si < 0 or not 0 <= ai < n_actions:
+                out.append(None)
+                continue
+            if not uses_next:
+                k = 0
+            elif s2i < 0:
+                out.append(None)
+                continue
+            elif cand is None:
+                k = s2i
+            else:
+                c = cand[si][ai]
+                k = 0 if s2i == c[0] else 1 if s2i == c[1] else -1
+                if k < 0:
+                    out.append(None)
+                    continue
+            out.append(nested[si][ai][k][1 if (uses_done and di) else 0])
+        return out
 
     def lookup(self, s: np.ndarray, a: np.ndarray, s2: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rewards for a batch: ``(values (B,) float64, hit (B,) bool)``; values are 0 where ``hit`` is False."""

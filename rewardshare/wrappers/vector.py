@@ -54,13 +54,7 @@ class _BatchReward:
             return self.source(obs, action, next_obs, done, env_reward, pos, next_pos)
         action = np.asarray(action)
         if len(s) <= SMALL_BATCH:
-            look = self.table.lookup_one
-            vals = [
-                look(si, ai, s2i, di)
-                for si, ai, s2i, di in zip(
-                    s.tolist(), action.reshape(-1).tolist(), s2.tolist(), done.tolist(), strict=True
-                )
-            ]
+            vals = self.table.lookup_rows(s.tolist(), action.reshape(-1).tolist(), s2.tolist(), done.tolist())
             if None not in vals:
                 return np.array(vals, dtype=np.float64)
             hit = np.array([v is not None for v in vals])

@@ -149,3 +149,25 @@ def test_a_table_can_be_shared_by_wrappers_of_the_same_source_and_states() -> No
         LearnedRewardWrapper(GridGoalEnv(size=5), model, shared)
     with pytest.raises(ValueError, match=r"env with other states"):
         LearnedRewardWrapper(GridGoalEnv(layout="four_rooms", size=5), first.source, shared)
+
+
+def test_small_batch_lookups_equal_the_one_row_lookups():
+    """The batched wrappers' per-step path (lookup_rows, index_rows) agrees with the single-env one row by row,
+    misses included."""
+    env = GridGoalEnv(layout="open", size=5, start="random")
+    for uses_next in (False, True):
+        table = build_table(ModelReward(_model(env, use_next_obs=uses_next, use_done=True)), env, True)
+        states = table.states
+        rng = np.random.default_rng(0)
+        n = states.n_states
+        s = rng.integers(-1, n, size=64).tolist()
+        a = rng.integers(-1, 5, size=64).tolist()
+        s2 = rng.integers(-1, n, size=64).tolist()
+        d = (rng.random(64) < 0.5).tolist()
+        want = [table.lookup_one(*row) for row in zip(s, a, s2, d, strict=True)]
+        assert table.lookup_rows(s, a, s2, d) == want
+        assert None in want and any(v is not None for v in want)
+        obs = states.observations[rng.integers(0, n, size=9)].copy()
+        obs[3] += 100.0  # not enumerated
+        assert states.index_rows(obs) == [states.index_one(o) for o in obs]
+        assert states.index_rows(obs[:0]) == []
