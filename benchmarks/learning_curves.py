@@ -7,6 +7,8 @@ machine, the versions, the command and the aggregate next to the per-run results
     python benchmarks/learning_curves.py --profile full      # the README's headline numbers (30-40 min, resumable)
     python benchmarks/learning_curves.py --profile collapse --workers 1   # collapse rate with and without an
                                                                            # uncertainty-aware reward (20-25 min)
+    python benchmarks/learning_curves.py --profile agents_active --workers 1   # latent on 4 / 8 labels chosen by
+                                                                               # information gain (25-30 min)
     python benchmarks/learning_curves.py --smoke --out /tmp/x --json /tmp/x.json   # seconds, for the tests
     python benchmarks/learning_curves.py --profile full --report-only   # re-make a stored sweep's report
 
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     from rewardshare.experiments.config import PROFILES
 
     p.add_argument("--profile", default="quick", choices=tuple(PROFILES),
-                   help="smoke (seconds) | quick (about 5-7 minutes) | full | collapse (default quick)")
+                   help="smoke (seconds) | quick (about 5-7 minutes) | full | collapse | agents_* (the issue-12 "
+                        "agent profiles: four rooms, DQN, active labels, demonstrations) (default quick)")
     p.add_argument("--smoke", "--quick-test", action="store_true", help="the seconds-long smoke profile")
     p.add_argument("--out", default=None, help="results dir (default benchmarks/results/learning_curves/<profile>)")
     p.add_argument("--json", default=None,
