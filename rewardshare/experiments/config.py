@@ -394,8 +394,8 @@ def _profiles() -> dict[str, BenchConfig]:
 #: ``collapse``'s latent runs on the potential-shaped plain / mean / pessimistic reward plus the plain one again, 192
 #: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core. ``agents_active``,
 #: ``agents_active_four_rooms``, ``agents_demos``, ``agents_demos_four_rooms``: actively chosen labels and
-#: demonstrations, 216 PPO and DQN runs each (``agents_demos_four_rooms``: 108 PPO runs), about 20-35 minutes each
-#: on one core (:mod:`~rewardshare.experiments.profiles`).
+#: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations, about
+#: 20-35 minutes each on one core (:mod:`~rewardshare.experiments.profiles`).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
