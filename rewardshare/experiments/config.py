@@ -43,7 +43,7 @@ CONFIG_VERSION = 1
 #: non-default value is hashed like every other field.
 ADDED_FIELDS: dict[str, Any] = {
     "irl_iterations": 30, "reward_uncertainty": ["none"], "pessimism_beta": 1.0, "ensemble_size": 5,
-    "collapse_drop": 0.5, "query": "uniform", "source_feedback": None,
+    "collapse_drop": 0.5, "query": "uniform", "source_feedback": None, "use_done": False,
 }
 
 
@@ -121,6 +121,11 @@ class BenchConfig:
     zero-shot reward (``k = 0``) are compared with scratch at every positive agent k, like the oracles."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of every reward model."""
+    use_done: bool = False
+    """Every reward model also reads the env's episode-end flag (``RewardModel(use_done=True)``, as imitation's
+    reward nets may): on these tasks an episode ends only on entering the goal, so a model pre-trained on source
+    goals learns what reaching *a* goal pays without being told where this one is, and the wrappers' tables pass the
+    env's own flag. With ``"potential"`` rewards this puts the potential's peak at the true goal."""
     pretrain_steps: int = 2000
     """Gradient steps of pre-training on the source tasks (transfer, multi-task, trunk + heads, goal-conditioned)."""
     maml_iterations: int = 500
@@ -373,11 +378,12 @@ def _profiles() -> dict[str, BenchConfig]:
         collapse, profile="collapse_potential", methods=("latent",),
         reward_uncertainty=("none", "potential", "mean+potential", "pessimistic+potential"),
     )
-    from rewardshare.experiments.profiles import issue12_profiles
+    from rewardshare.experiments.profiles import done_profiles, issue12_profiles
 
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
-            "agents_dqn_open": agents_dqn_open, **issue12_profiles(agents_dqn_open, agents_four_rooms)}
+            "agents_dqn_open": agents_dqn_open, **issue12_profiles(agents_dqn_open, agents_four_rooms),
+            **done_profiles(agents_four_rooms)}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few

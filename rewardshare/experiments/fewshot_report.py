@@ -127,8 +127,9 @@ def markdown(summary: dict[str, Any]) -> str:
         f"Runs: every held-out goal x the pre-training seeds in each table's title (those of {cfg['pretrain_seeds']} "
         f"that every method of the family has finished) x {cfg['draws']} draw(s); median over "
         "runs [95% hierarchical bootstrap CI: goals, then runs within goals]; '>max' = not reached within the grid; "
-        "a run reaches a threshold at the first k from which its EPIC stays at or below it; (n%) = runs that reached the threshold. `bayes_oracle` is the exact posterior over goal cells (it knows the "
-        "teacher's reward family): the reference, not a competitor.", ""]
+        "a run reaches a threshold at the first k from which its EPIC stays at or below it; (n%) = runs that "
+        "reached the threshold. `bayes_oracle` is the exact posterior over goal cells (it knows the teacher's reward "
+        "family): the reference, not a competitor.", ""]
     for family, kinds in summary["families"].items():
         for kind in kinds:
             rows = table_rows(summary, family, kind)

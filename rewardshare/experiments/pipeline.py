@@ -101,6 +101,8 @@ def method_settings(name: str, config: BenchConfig) -> dict[str, Any]:
     other pre-trained method the pre-training steps (so a newly registered per-task method needs no entry here).
     """
     common: dict[str, Any] = {"hidden_sizes": tuple(config.hidden_sizes), "seed": config.pretrain_seed}
+    if config.use_done:  # absent at the default, so the methods' stored settings (and results) stay as they were
+        common["use_done"] = True
     maml = {"iterations": config.maml_iterations, "inner_steps": config.maml_inner_steps,
             "inner_lr": config.maml_inner_lr, "support_size": config.maml_support_size,
             "query_size": config.maml_query_size}
