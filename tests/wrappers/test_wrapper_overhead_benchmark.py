@@ -27,8 +27,16 @@ def test_quick_run_writes_results(tmp_path) -> None:
     assert set(data["headline"]["targets"]) == {
         "batched_overhead_le_5pct", "batched_overhead_le_1pct_stretch", "batched_table_overhead_le_5pct",
         "batched_table_time_share_le_5pct", "posterior_table_overhead_le_5pct", "posterior_table_time_share_le_5pct",
-        "batched_forward_time_share_le_10pct", "posterior_forward_time_share_le_10pct", "table_ge_100k_steps_per_s",
+        "batched_forward_overhead_le_10pct", "batched_forward_cpu_time_overhead_le_10pct",
+        "posterior_table_cpu_time_overhead_le_5pct", "batched_forward_time_share_le_10pct",
+        "posterior_forward_time_share_le_10pct", "table_ge_100k_steps_per_s",
     }
+    lo, hi = data["ppo_training"]["ratio_range_to_true"]["batched"]
+    assert lo <= data["ppo_training"]["median_ratio_to_true"]["batched"] <= hi
+    assert data["single_env"]["ratio_range_to_bare"]["bare"] == [1.0, 1.0]
+    cpu = data["ppo_training"]["cpu_time"]
+    assert set(cpu["median_steps_per_s"]) == {"true", "per_env"} | wrapped and cpu["median_ratio_to_true"]["true"] == 1
+    assert set(data["headline"]["ppo_cpu_time_overhead_vs_true"]) == {"per_env"} | wrapped
     ppo = data["ppo_training"]
     shares, source = ppo["median_wrapper_time_share"], ppo["median_source_time_share"]
     assert set(shares) == set(source) == set(ppo["median_wrapper_us_per_step"]) == wrapped
