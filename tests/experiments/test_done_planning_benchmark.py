@@ -1,0 +1,55 @@
+"""benchmarks/done_planning.py: the planning measure is exact on the teacher's own reward, and a tiny run writes its
+JSON from validation goals only."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rewardshare.envs import GoalTask
+from rewardshare.experiments.fewshot import family_split
+from rewardshare.experiments.fewshot_config import FewShotConfig
+from rewardshare.feedback import Teacher
+from rewardshare.rewardmodels.evaluation import grid_mdp, reward_tensor
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks" / "done_planning.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("done_planning_bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_teacher_reward_has_no_cycle_and_reaches_from_every_start() -> None:
+    mod = _load()
+    task = GoalTask(layout="four_rooms", size=9, goal=(6, 2))
+    mdp = grid_mdp(task)
+    full = reward_tensor(Teacher(task).true_reward, mdp)
+    r = np.take_along_axis(full, mdp.next_state[:, :, None], axis=2)[:, :, 0]
+    assert mod.best_cycle2(r, mdp)[0] == 0.0  # +1 closer, -1 farther: every two-step cycle pays exactly 0
+    assert mod.reaches(r, mdp) == 1.0
+    # a reward paying +1 for every bump into a wall: standing still beats the goal from every start
+    bumps = r + (mdp.next_state == np.arange(mdp.n_states)[:, None]) * 2.0
+    assert mod.reaches(bumps, mdp) == 0.0
+
+
+def test_quick_run_uses_validation_goals_only(tmp_path) -> None:
+    mod = _load()
+    out = tmp_path / "dp.json"
+    res = mod.main(["--quick", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(res))
+    assert data["command"] == f"python benchmarks/done_planning.py --quick --out {out}"
+    split = family_split(FewShotConfig(), data["settings"]["family"], data["settings"]["seed"])
+    validation = {t.id for t in split.validation}
+    assert {r["goal"] for r in data["runs"]} == validation
+    assert not validation & {t.id for t in split.held_out}
+    assert {(s["use_done"], s["k"]) for s in data["summary"]} == {(False, 4), (True, 4)}
+    for r in data["runs"]:
+        assert 0.0 <= r["reaches_plain"] <= 1.0 and 0.0 <= r["reaches_potential"] <= 1.0
