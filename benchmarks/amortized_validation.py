@@ -103,8 +103,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     base = {"hidden_sizes": tuple(args.hidden), **cfg.settings["latent"]}
     extra = dict(cfg.settings.get("amortized", {}))
     amortized_settings = {**base, **extra, **{k: v for k, v in vars(args).items()
-                                             if k in ("encoder_hidden", "max_context", "embedding_loss_weight",
-                                                      "refine_steps") and v is not None}}
+                                             if k in ("encoder_hidden", "encoder_pooling", "max_context",
+                                                      "embedding_loss_weight", "refine_steps") and v is not None}}
     if args.quick:
         base.update(steps=60, infer_steps=20)
         amortized_settings.update(steps=60, infer_steps=20)
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--draws", type=int, default=2, help="Label draws per validation goal.")
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128], help="Reward-network widths.")
     p.add_argument("--encoder-hidden", type=int, default=None, help="Override the encoder's width.")
+    p.add_argument("--encoder-pooling", default=None, help="Override the encoder's pooling (mean, mean_sum).")
     p.add_argument("--max-context", type=int, default=None, help="Override the largest context set.")
     p.add_argument("--embedding-loss-weight", type=float, default=None, help="Override w.")
     p.add_argument("--refine-steps", type=int, default=None, help="Override the refine steps.")

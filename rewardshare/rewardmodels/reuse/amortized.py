@@ -53,31 +53,42 @@ from rewardshare.rewardmodels.training import train_mode
 
 #: The ways a new task's latent is inferred from reward labels (see the module docstring).
 INFERENCE_MODES: tuple[str, ...] = ("encoder", "refine", "map_start")
+#: How the encoder pools its items: their mean, or their mean and their sum (divided by :data:`SUM_SCALE`).
+POOLINGS: tuple[str, ...] = ("mean", "mean_sum")
+SUM_SCALE = 32.0
 
 
 class SetEncoder(nn.Module):
-    """DeepSets encoder of a set of item features: ``z = rho([mean_i phi(x_i), log(1 + n)])``.
+    """DeepSets encoder of a set of item features: ``z = rho([mean_i phi(x_i), log(1 + n)])`` (``"mean"``
+    pooling) or ``z = rho([mean_i phi(x_i), sum_i phi(x_i) / 32, log(1 + n)])`` (``"mean_sum"``).
 
     Args:
         item_dim: Size of one item's features.
         embedding_dim: Size of ``z``.
         hidden: Width of every hidden layer of ``phi`` (two layers) and ``rho`` (one layer).
         seed: Seeds the initialisation.
+        pooling: One of :data:`POOLINGS`.
 
     Raises:
-        ValueError: On a non-positive size.
+        ValueError: On a non-positive size or an unknown pooling.
     """
 
-    def __init__(self, item_dim: int, embedding_dim: int, hidden: int = 64, seed: int | None = 0) -> None:
+    def __init__(
+        self, item_dim: int, embedding_dim: int, hidden: int = 64, seed: int | None = 0, pooling: str = "mean"
+    ) -> None:
         super().__init__()
         for name, value in (("item_dim", item_dim), ("embedding_dim", embedding_dim), ("hidden", hidden)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}={value!r} is not allowed: use an int >= 1")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not allowed: use one of {POOLINGS}")
         self.item_dim, self.embedding_dim, self.hidden = int(item_dim), int(embedding_dim), int(hidden)
+        self.pooling = pooling
+        pooled = self.hidden * (2 if pooling == "mean_sum" else 1)
         with init_rng(seed):
             self.phi = nn.Sequential(nn.Linear(self.item_dim, self.hidden), nn.ReLU(),
                                      nn.Linear(self.hidden, self.hidden), nn.ReLU())
-            self.rho = nn.Sequential(nn.Linear(self.hidden + 1, self.hidden), nn.ReLU(),
+            self.rho = nn.Sequential(nn.Linear(pooled + 1, self.hidden), nn.ReLU(),
                                      nn.Linear(self.hidden, self.embedding_dim))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -102,8 +113,12 @@ class SetEncoder(nn.Module):
         m = mask.to(x.dtype)
         count = m.sum(dim=1)
         h = self.phi(x) * m[..., None]
-        pooled = h.sum(dim=1) / count.clamp(min=1.0)[:, None]
-        return self.rho(torch.cat([pooled, torch.log1p(count)[:, None]], dim=1))
+        total = h.sum(dim=1)
+        parts = [total / count.clamp(min=1.0)[:, None]]
+        if self.pooling == "mean_sum":
+            # evidence adds up over items (a posterior sharpens with n); the scale only eases optimisation
+            parts.append(total / SUM_SCALE)
+        return self.rho(torch.cat([*parts, torch.log1p(count)[:, None]], dim=1))
 
 
 def label_item_features(model: RewardModel, items: Mapping[str, Tensor]) -> Tensor:
@@ -136,6 +151,7 @@ class AmortizedLatent(LatentTask):
         observation_space: The env's observation space.
         action_space: The env's action space.
         encoder_hidden: Width of the encoder's hidden layers.
+        encoder_pooling: How the encoder pools its items, one of :data:`POOLINGS`.
         max_context: Largest context set drawn in pre-training (capped by the smallest source task's items).
         embedding_loss_weight: ``w``, the weight of the free per-task latents' loss in pre-training (0: none; the
             source latents, the prior and the MAP fallback are then untrained, so keep it > 0 for other feedback).
@@ -154,6 +170,7 @@ class AmortizedLatent(LatentTask):
         action_space: spaces.Space,
         *,
         encoder_hidden: int = 64,
+        encoder_pooling: str = "mean",
         max_context: int = 256,
         embedding_loss_weight: float = 1.0,
         inference: str = "encoder",
@@ -167,10 +184,13 @@ class AmortizedLatent(LatentTask):
         if (isinstance(embedding_loss_weight, bool) or not isinstance(embedding_loss_weight, (int, float))
                 or not math.isfinite(embedding_loss_weight) or embedding_loss_weight < 0):
             raise ValueError(f"embedding_loss_weight={embedding_loss_weight!r} is not allowed: use a finite float >= 0")
+        if encoder_pooling not in POOLINGS:
+            raise ValueError(f"encoder_pooling={encoder_pooling!r} is not allowed: use one of {POOLINGS}")
         if inference not in INFERENCE_MODES:
             raise ValueError(f"inference={inference!r} is not allowed: use one of {INFERENCE_MODES}")
         super().__init__(observation_space, action_space, **kwargs)
         self.encoder_hidden, self.max_context = int(encoder_hidden), int(max_context)
+        self.encoder_pooling = encoder_pooling
         self.embedding_loss_weight = float(embedding_loss_weight)
         self.inference, self.refine_steps = inference, int(refine_steps)
         self.encoder: SetEncoder | None = None
@@ -200,7 +220,7 @@ class AmortizedLatent(LatentTask):
         context_size = min(self.max_context, min(len(g) for g in groups.values()))
         probe = {k: v[:1] for k, v in source.items.items()}
         encoder = SetEncoder(int(label_item_features(model, probe).shape[-1]), self.embedding_dim,
-                             self.encoder_hidden, seed=seed + 1)
+                             self.encoder_hidden, seed=seed + 1, pooling=self.encoder_pooling)
         params = [p for p in model.parameters() if p.requires_grad] + list(extra_params) + list(encoder.parameters())
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
         rng = np.random.default_rng(seed)
@@ -318,6 +338,7 @@ class AmortizedLatent(LatentTask):
         return self._refine(targets, [zi[None] for zi in z], steps)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "encoder_hidden": self.encoder_hidden, "max_context": self.max_context,
+        return {**super().config(), "encoder_hidden": self.encoder_hidden, "encoder_pooling": self.encoder_pooling,
+                "max_context": self.max_context,
                 "embedding_loss_weight": self.embedding_loss_weight, "inference": self.inference,
                 "refine_steps": self.refine_steps}

@@ -35,8 +35,9 @@ def _epic(model, task) -> float:
     return epic_from_tensors(reward_tensor(model, mdp), reward_tensor(Teacher(task).true_reward, mdp), mdp)
 
 
-def test_the_encoder_is_permutation_invariant_and_ignores_masked_items() -> None:
-    enc = SetEncoder(item_dim=5, embedding_dim=3, hidden=16, seed=0)
+@pytest.mark.parametrize("pooling", ["mean", "mean_sum"])
+def test_the_encoder_is_permutation_invariant_and_ignores_masked_items(pooling: str) -> None:
+    enc = SetEncoder(item_dim=5, embedding_dim=3, hidden=16, seed=0, pooling=pooling)
     x = torch.randn(2, 7, 5, generator=torch.Generator().manual_seed(0))
     perm = torch.randperm(7, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(enc(x[:, perm]), enc(x), rtol=0, atol=1e-6)
@@ -59,6 +60,7 @@ def test_the_encoder_is_permutation_invariant_and_ignores_masked_items() -> None
         ({"inference": "posterior"}, r"inference='posterior' is not allowed: use one of \('encoder', 'refine'"),
         ({"refine_steps": -1}, r"refine_steps=-1 is not allowed: use an int >= 0"),
         ({"encoder_hidden": 0}, r"encoder_hidden=0 is not allowed: use an int >= 1"),
+        ({"encoder_pooling": "max"}, r"encoder_pooling='max' is not allowed: use one of \('mean', 'mean_sum'\)"),
         ({"max_context": 2.5}, r"max_context=2.5 is not allowed: use an int >= 1"),
         ({"embedding_loss_weight": math.nan}, r"embedding_loss_weight=nan is not allowed: use a finite float >= 0"),
         ({"embedding_dim": 0}, r"embedding_dim=0 is not allowed"),
@@ -70,6 +72,8 @@ def test_bad_settings_are_refused_naming_the_setting(kwargs, message) -> None:
         make_method("amortized", env.observation_space, env.action_space, **kwargs)
     with pytest.raises(ValueError, match=r"item_dim=0 is not allowed: use an int >= 1"):
         SetEncoder(0, 2)
+    with pytest.raises(ValueError, match=r"pooling='max' is not allowed"):
+        SetEncoder(3, 2, pooling="max")
 
 
 def test_it_needs_pretraining() -> None:
@@ -87,7 +91,7 @@ def test_the_encoder_of_the_whole_table_beats_the_prior_mean(method: AmortizedLa
     assert z.shape == (len(tasks), 4)
     encoded = [_epic(method.model_at(zi), t) for zi, t in zip(z, tasks, strict=True)]
     at_prior_mean = [_epic(method.model_at(method.prior_mean), t) for t in tasks]
-    # measured 0.10 vs 0.56 (seed 0); the bound leaves room for other BLAS builds
+    # measured 0.12 vs 0.60 (seed 0); the bound leaves room for other BLAS builds
     assert np.mean(encoded) < 0.5 * np.mean(at_prior_mean), (encoded, at_prior_mean)
 
 
