@@ -10,7 +10,12 @@ uniformly drawn sequence and scores the network at that latent (no weight fine-t
 - ``amortized/encoder``: the encoder's latent in one pass;
 - ``amortized/refine``: then a few MAP steps from it;
 - ``amortized/map_start``: the encoder's latent as one more start of the multi-start MAP;
-- ``amortized/map``: the amortized model's decoder with the plain multi-start MAP (no encoder).
+- ``amortized/map``: the amortized model's decoder with the plain multi-start MAP (no encoder);
+- ``bayes``: the exact posterior over the family's goal cells on the same draws (the reference; its posterior-mean
+  reward, the best a hedged prediction can do).
+
+With ``--source-goals N`` the same is measured on the first ``N`` *source* goals too (goals the models were
+pre-trained on): an encoder that is poor there as well underfits, rather than failing to generalise.
 
 Run: ``python benchmarks/amortized_validation.py`` (four rooms 9x9, seed 0; about 10 minutes on one core);
 ``--quick`` for a smoke run. Writes ``benchmarks/results/amortized_validation.json``.
@@ -32,9 +37,9 @@ from rewardshare.experiments.fewshot import Scorer, family_split, stable_seed
 from rewardshare.experiments.fewshot_config import FewShotConfig
 from rewardshare.feedback import collect_transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
-from rewardshare.rewardmodels.reuse import AmortizedLatent, LatentTask, make_method
+from rewardshare.rewardmodels.reuse import AmortizedLatent, GoalPosterior, LatentTask, TeacherModel, make_method
 
-VARIANTS = ("latent", "amortized/encoder", "amortized/refine", "amortized/map_start", "amortized/map")
+VARIANTS = ("bayes", "latent", "amortized/encoder", "amortized/refine", "amortized/map_start", "amortized/map")
 
 
 def _at(method: LatentTask, z: torch.Tensor) -> RewardModel:
@@ -57,11 +62,13 @@ def _infer(method: LatentTask, target: Any, mode: str | None) -> torch.Tensor:
         method.inference = saved
 
 
-def evaluate(methods: dict[str, LatentTask], split: Any, ks: list[int], draws: int) -> list[dict[str, Any]]:
-    """One row per (validation goal, draw, k, variant) with the EPIC of the network at the inferred latent."""
+def evaluate(methods: dict[str, LatentTask], goals: list[Any], ks: list[int], draws: int,
+             goal_set: str = "validation") -> list[dict[str, Any]]:
+    """One row per (goal, draw, k, variant) with the EPIC of the network at the inferred latent."""
     rows = []
-    for goal in split.validation:
+    for goal in goals:
         scorers = {name: Scorer(goal, m.model) for name, m in methods.items()}
+        layout = goal.resolve_layout()
         for d in range(draws):
             s = stable_seed("diagnosis", goal.id, d)  # latent_diagnosis.py's draws
             pool = collect_transitions(goal, max(ks), coverage="uniform", seed=s)
@@ -70,6 +77,14 @@ def evaluate(methods: dict[str, LatentTask], split: Any, ks: list[int], draws: i
                 target = make_loss("mse", pool.select(np.arange(k))) if k else None
                 for variant in VARIANTS:
                     name, _, mode = variant.partition("/")
+                    if name == "bayes":
+                        post = GoalPosterior(layout, TeacherModel.from_metadata(pool.metadata))
+                        if k:
+                            post.update(pool.select(np.arange(k)))
+                        epic = next(iter(scorers.values()))(post.reward)
+                        rows.append({"set": goal_set, "goal": goal.id, "draw": d, "k": k, "variant": variant,
+                                     "epic": round(epic, 4)})
+                        continue
                     if name not in methods:
                         continue
                     m = methods[name]
@@ -77,16 +92,17 @@ def evaluate(methods: dict[str, LatentTask], split: Any, ks: list[int], draws: i
                         epic = scorers[name](m.start_model(goal))
                     else:
                         epic = scorers[name](_at(m, _infer(m, target, mode or None)))
-                    rows.append({"goal": goal.id, "draw": d, "k": k, "variant": variant, "epic": round(epic, 4)})
+                    rows.append({"set": goal_set, "goal": goal.id, "draw": d, "k": k, "variant": variant,
+                                 "epic": round(epic, 4)})
     return rows
 
 
-def summarise(rows: list[dict[str, Any]], ks: list[int]) -> dict[str, dict[str, Any]]:
+def summarise(rows: list[dict[str, Any]], ks: list[int], goal_set: str = "validation") -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         per: dict[str, Any] = {}
         for k in ks:
-            e = [r["epic"] for r in rows if r["variant"] == variant and r["k"] == k]
+            e = [r["epic"] for r in rows if r["variant"] == variant and r["k"] == k and r.get("set") == goal_set]
             if e:
                 per[str(k)] = {"runs": len(e), "median": round(float(np.median(e)), 4),
                                "mean": round(float(np.mean(e)), 4), "below_0.2": int(sum(x <= 0.2 for x in e))}
@@ -126,14 +142,22 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 m.pretrain(source, list(split.source), seed=seed)
                 methods[name] = m  # type: ignore[assignment]
                 print(f"{spec} s{seed}: {name} pre-trained in {time.perf_counter() - t1:.0f}s", flush=True)
-            rows = evaluate(methods, split, list(args.ks), args.draws)
-            summary = summarise(rows, list(args.ks))
-            for variant, per in summary.items():
-                print(f"{spec} s{seed} {variant:22s} " + "  ".join(
-                    f"k={k}: {v['median']:.3f}/{v['mean']:.3f}" for k, v in per.items()), flush=True)
+            rows = evaluate(methods, list(split.validation), list(args.ks), args.draws)
+            sets = ["validation"]
+            if args.source_goals:
+                rows += evaluate(methods, list(split.source[: args.source_goals]), list(args.ks), args.draws,
+                                 goal_set="source")
+                sets.append("source")
+            summary = {gs: summarise(rows, list(args.ks), gs) for gs in sets}
+            for gs in sets:
+                for variant, per in summary[gs].items():
+                    print(f"{spec} s{seed} {gs:10s} {variant:22s} " + "  ".join(
+                        f"k={k}: {v['median']:.3f}/{v['mean']:.3f}" for k, v in per.items()), flush=True)
             results[f"{spec}/s{seed}"] = {
                 "validation_goals": [t.id for t in split.validation], "held_out_goals_used": 0,
-                "summary": summary, "runs": rows, "seconds": round(time.perf_counter() - t0, 1),
+                "source_goals": [t.id for t in split.source[: args.source_goals]],
+                "summary": summary["validation"], "summary_source": summary.get("source"), "runs": rows,
+                "seconds": round(time.perf_counter() - t0, 1),
                 "encoder_loss_tail": (round(float(np.mean(methods["amortized"].encoder_history[-300:])), 4)
                                       if "amortized" in methods else None),  # type: ignore[attr-defined]
             }
@@ -144,7 +168,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
                      "latent": {k: list(v) if isinstance(v, tuple) else v for k, v in base.items()},
                      "amortized": {k: list(v) if isinstance(v, tuple) else v for k, v in amortized_settings.items()}},
         "results": results, "seconds": round(time.perf_counter() - start, 1),
-        "note": "validation goals of the train split only (never held-out goals); EPIC of the network at the "
+        "note": "validation goals of the train split only (and source goals with --source-goals; never held-out "
+                "goals); EPIC of the network at the "
                 "inferred latent, no weight fine-tuning; summary: median / mean over (goal, draw); k=0: start_model",
     }
 
@@ -158,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--methods", nargs="+", default=["latent", "amortized"], help="latent and/or amortized.")
     p.add_argument("--ks", type=int, nargs="+", default=[0, 8, 16, 32], help="Label counts.")
     p.add_argument("--draws", type=int, default=2, help="Label draws per validation goal.")
+    p.add_argument("--source-goals", type=int, default=0, help="Also evaluate on this many source goals.")
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128], help="Reward-network widths.")
     p.add_argument("--encoder-hidden", type=int, default=None, help="Override the encoder's width.")
     p.add_argument("--encoder-pooling", default=None, help="Override the encoder's pooling (mean, mean_sum).")
