@@ -52,7 +52,8 @@ def element_shape(space: spaces.Space) -> tuple[int, ...]:
 
 def to_device(x: ArrayLike, device: torch.device) -> torch.Tensor:
     """``x`` as a tensor on ``device``; a tensor already there is returned as is (no dispatch at all)."""
-    if isinstance(x, torch.Tensor) and x.device == device:
+    # x.is_cpu is a flag read; x.device builds a torch.device (this runs for every input of every reward query)
+    if isinstance(x, torch.Tensor) and (x.is_cpu if device.type == "cpu" else x.device == device):
         return x
     return torch.as_tensor(x, device=device)
 
@@ -84,7 +85,8 @@ def check_shape(name: str, x: torch.Tensor, shape: tuple[int, ...], batch: int |
     Raises:
         InvalidArgumentError: Naming the input, its shape and the shape expected.
     """
-    if x.dim() == 1 + len(shape) and tuple(x.shape[1:]) == shape and (batch is None or x.shape[0] == batch):
+    size = x.shape
+    if len(size) == 1 + len(shape) and size[1:] == shape and (batch is None or size[0] == batch):
         return
     dims = ["B" if batch is None else str(batch), *map(str, shape)]
     want = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"

@@ -37,24 +37,33 @@ class _BatchReward:
         self.table_misses = 0
         self._identity = transform.is_identity  # the options are frozen: decided once, not per step
 
-    def state_index(self, obs: np.ndarray) -> np.ndarray | None:
-        """Table state indices of a batch of observations (``-1``: unknown), or ``None`` without a table."""
+    def state_index(self, obs: np.ndarray, as_list: bool = False) -> np.ndarray | list[int] | None:
+        """Table state indices of a batch of observations (``-1``: unknown), or ``None`` without a table.
+
+        With ``as_list`` a small batch's indices stay a Python list (what :meth:`raw` loops over anyway: no array
+        round trip per step); a large batch is always an int64 array.
+        """
         if self.table is None:
             return None
         states = self.table.states
         if len(obs) <= SMALL_BATCH:
-            return np.array(states.index_rows(np.asarray(obs)), dtype=np.int64)
+            rows = states.index_rows(np.asarray(obs))
+            return rows if as_list else np.array(rows, dtype=np.int64)
         return states.index(obs)
 
     def raw(self, obs, action, next_obs, done, env_reward, pos, next_pos, s, s2) -> np.ndarray:
-        """Raw rewards ``(B,)`` float64; ``s``/``s2`` are table state indices (or ``None`` without a table)."""
+        """Raw rewards ``(B,)`` float64; ``s``/``s2`` are table state indices, int64 arrays or (small batches) lists,
+        or ``None`` without a table."""
         if self.source.uses_env_reward:
             return np.asarray(env_reward, dtype=np.float64)
         if self.table is None:
             return self.source(obs, action, next_obs, done, env_reward, pos, next_pos)
         action = np.asarray(action)
         if len(s) <= SMALL_BATCH:
-            vals = self.table.lookup_rows(s.tolist(), action.reshape(-1).tolist(), s2.tolist(), done.tolist())
+            vals = self.table.lookup_rows(
+                s if isinstance(s, list) else s.tolist(), action.reshape(-1).tolist(),
+                s2 if isinstance(s2, list) else s2.tolist(), done.tolist(),
+            )
             if None not in vals:
                 return np.array(vals, dtype=np.float64)
             hit = np.array([v is not None for v in vals])
@@ -92,7 +101,7 @@ class _BatchedRewardMixin:
         self._reward_args = (observation_space, action_space, table_env, options)
         self._obs: np.ndarray | None = None
         self._pos: np.ndarray | None = None
-        self._state: np.ndarray | None = None
+        self._state: np.ndarray | list[int] | None = None
         self._true_ret = np.zeros(num_envs)
         self._learned_ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, dtype=np.int64)
@@ -201,7 +210,7 @@ class LearnedRewardVecEnvWrapper(_BatchedRewardMixin, VecEnvWrapper):
         obs = self.venv.reset()
         self._obs = np.array(obs, copy=True)
         self._pos = self._reset_positions()
-        self._state = self.core.state_index(self._obs)
+        self._state = self.core.state_index(self._obs, as_list=True)
         self._true_ret[:] = 0.0
         self._learned_ret[:] = 0.0
         self._len[:] = 0
@@ -235,7 +244,7 @@ class LearnedRewardVecEnvWrapper(_BatchedRewardMixin, VecEnvWrapper):
                 raise ValueError(
                     "the teacher reward needs info['agent_pos'] from every sub-env: use GridGoal envs"
                 ) from err
-        s2 = core.state_index(next_obs)
+        s2 = core.state_index(next_obs, as_list=True)
         raw = core.raw(self._obs, self._actions, next_obs, terminated, env_rew, self._pos, next_pos, self._state, s2)
         rew = core.finish(raw, env_rew)
         self._true_ret += env_rew
