@@ -261,11 +261,16 @@ class RewardModel(nn.Module):
                 an action or Discrete observation outside its space, or a missing required input.
             TypeError: On a float tensor as a Discrete action.
         """
+        return self._column(obs, action, next_obs, done, context).squeeze(-1)
+
+    def _column(self, obs, action, next_obs, done, context) -> torch.Tensor:
+        """:meth:`forward` before its squeeze: the head's ``(B, 1)`` output (:meth:`predict` flattens it in numpy,
+        one torch op fewer per reward query)."""
         # the layers' functions, not the modules: the same arithmetic without module dispatch (see run_layers); the
         # submodules from the dict, as self.trunk goes through nn.Module.__getattr__ (this runs on every query)
         modules = self._modules
         x = run_layers(modules["trunk"], concat_features(self, obs, action, next_obs, done, context))
-        return run_linear(modules["head"], x).squeeze(-1)
+        return run_linear(modules["head"], x)
 
     def predict(
         self,
@@ -282,16 +287,18 @@ class RewardModel(nn.Module):
         Returns:
             float32 array of shape ``(B,)``.
         """
+        # forward's (B, 1) column, flattened in numpy below (a subclass's own forward is honoured)
+        run = self._column if type(self).forward is RewardModel.forward else self.forward
         # CPU tensors here; features() moves them to the model's device (one move, not two)
         with torch.inference_mode():
-            out = self.forward(
+            out = run(
                 from_numpy(obs), from_numpy(action, integer=self.discrete_action),
                 None if next_obs is None else from_numpy(next_obs), None if done is None else from_numpy(done),
                 None if context is None else from_numpy(context),
             )
         # an inference tensor never requires grad (no detach() needed); .cpu() only when it is elsewhere
-        out = out if out.device.type == "cpu" else out.cpu()
-        return out.numpy().astype(np.float32, copy=False)
+        out = out if out.is_cpu else out.cpu()
+        return out.numpy().reshape(-1).astype(np.float32, copy=False)
 
     # -- spaces, config, copies -----------------------------------------------------------------------------------
     def fits_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> bool:

@@ -180,3 +180,17 @@ def test_run_layers_falls_back_to_modules_it_does_not_know():
     x = torch.randn(5, 3)
     with torch.no_grad():
         assert torch.equal(run_layers(layers, x), layers(x))
+
+
+def test_predict_runs_a_subclass_s_own_forward():
+    class Doubled(RewardModel):
+        def forward(self, *args, **kwargs):
+            return 2.0 * super().forward(*args, **kwargs)
+
+    kw = dict(hidden_sizes=(8,), seed=8)
+    base = RewardModel(OBS_SPACES["box"], ACTION_SPACES["discrete"], **kw)
+    doubled = Doubled(OBS_SPACES["box"], ACTION_SPACES["discrete"], **kw)
+    rng = np.random.default_rng(6)
+    obs, act = _sample(OBS_SPACES["box"], 4, rng), _sample(ACTION_SPACES["discrete"], 4, rng)
+    np.testing.assert_array_equal(doubled.predict(obs, act), 2.0 * base.predict(obs, act))
+    assert base.predict(obs, act).shape == (4,) and base.predict(obs, act).dtype == np.float32
