@@ -383,7 +383,7 @@ def _profiles() -> dict[str, BenchConfig]:
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
             "agents_dqn_open": agents_dqn_open, **issue12_profiles(agents_dqn_open, agents_four_rooms),
-            **done_profiles(agents_four_rooms)}
+            **done_profiles(agents_four_rooms, collapse)}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
@@ -401,7 +401,9 @@ def _profiles() -> dict[str, BenchConfig]:
 #: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core. ``agents_active``,
 #: ``agents_active_four_rooms``, ``agents_demos``, ``agents_demos_four_rooms``: actively chosen labels and
 #: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations, about
-#: 20-35 minutes each on one core (:mod:`~rewardshare.experiments.profiles`).
+#: 20-35 minutes each on one core (:mod:`~rewardshare.experiments.profiles`). ``agents_four_rooms_done``,
+#: ``collapse_done``: ``agents_four_rooms`` and ``collapse`` with reward models that read the env's episode-end flag,
+#: served plain and potential-shaped, 216 runs each.
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -411,7 +413,8 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
     Args:
         name: One of :data:`PROFILES`: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``,
             ``"collapse_potential"``, ``"agents_four_rooms"``, ``"agents_dqn_open"``, ``"agents_active"``,
-            ``"agents_active_four_rooms"``, ``"agents_demos"`` or ``"agents_demos_four_rooms"``.
+            ``"agents_active_four_rooms"``, ``"agents_demos"``, ``"agents_demos_four_rooms"``,
+            ``"agents_four_rooms_done"`` or ``"collapse_done"``.
         **overrides: Field values replacing the profile's.
 
     Returns:

@@ -57,10 +57,12 @@ def issue12_profiles(agents_dqn_open: Any, agents_four_rooms: Any) -> dict[str, 
     }
 
 
-def done_profiles(agents_four_rooms: Any) -> dict[str, Any]:
-    """The profile ``agents_four_rooms_done``: ``agents_four_rooms`` (four rooms 9x9, its 6 held-out goals x 2
+def done_profiles(agents_four_rooms: Any, collapse: Any) -> dict[str, Any]:
+    """The profiles ``agents_four_rooms_done``: ``agents_four_rooms`` (four rooms 9x9, its 6 held-out goals x 2
     seeds, k = 16 and 32 uniform labels, scratch / latent / teacher, PPO and DQN, 24k steps) with reward models that
-    read the env's episode-end flag (``use_done``), each served plain and potential-shaped; 216 runs.
+    read the env's episode-end flag (``use_done``), each served plain and potential-shaped; 216 runs. And
+    ``collapse_done``: the same change to ``collapse`` (open 8x8, its 6 held-out goals x 4 seeds, k = 8 and 16, PPO,
+    40k steps; plain and potential-shaped only); 216 runs: does it stop the collapse?
 
     Why (measured on *validation* goals before any of its runs, latent pre-training seed 0, 6 goals x 2 draws x k =
     8 / 16 / 32): value iteration on the MAP reward table reaches the true goal from 0-8% of start cells whether or
@@ -68,8 +70,9 @@ def done_profiles(agents_four_rooms: Any) -> dict[str, Any]:
     from 25-62% without ``done`` and 93-100% with it, because the goal bonus the source goals taught the model is
     then paid on the env's own terminal move, so the fitted potential peaks at the true goal.
     """
-    return {"agents_four_rooms_done": dataclasses.replace(
-        agents_four_rooms, profile="agents_four_rooms_done", use_done=True, reward_uncertainty=("none", "potential"))}
+    done = {"use_done": True, "reward_uncertainty": ("none", "potential")}
+    return {"agents_four_rooms_done": dataclasses.replace(agents_four_rooms, profile="agents_four_rooms_done", **done),
+            "collapse_done": dataclasses.replace(collapse, profile="collapse_done", **done)}
 
 
 __all__ = ["done_profiles", "issue12_profiles"]
