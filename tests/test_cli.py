@@ -111,3 +111,25 @@ def test_rounding_of_timesteps_and_unspent_budget_are_stated(tmp_path):
     assert demos.exit_code == 0
     spent = int(re.search(r"budget spent (\d+) of 500", demos.output).group(1))
     assert spent == 500 or "demonstrations are whole episodes" in demos.output
+
+
+def test_train_agent_serves_a_done_reading_model_potential_shaped(tmp_path):
+    data, model, curve = tmp_path / "labels.npz", tmp_path / "model", tmp_path / "curve.json"
+    invoke("collect", "--env-id", "rewardshare/GridGoal-FourRooms-v0", "--task-id", "four_rooms-9x9/g1_7", "--kind",
+           "labels", "--budget", "100", "--out", data)
+    invoke("train-reward", "--data", data, "--out", model, "--epochs", "2", "--eval-tasks", "1", "--use-done")
+    assert load_model(model).use_done
+    invoke("train-agent", "--reward", model, "--shaping", "potential", "--out", curve, *AGENT)
+    assert LearningCurve.load(curve).metadata["reward_options"]["shaping"] == "potential"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--shaping", "cycles"], "--shaping"),
+    (["--uncertainty", "optimistic"], "--uncertainty"),
+    (["--beta", "2"], "--beta only together with --uncertainty pessimistic"),
+    (["--uncertainty", "pessimistic", "--beta", "-1"], "--beta"),
+    (["--shaping", "potential"], "a saved reward model directory with --uncertainty or --shaping"),
+])
+def test_train_agent_refuses_bad_reward_options(args, message):
+    result = runner.invoke(app, ["train-agent", "--reward", "teacher", *args, *AGENT])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

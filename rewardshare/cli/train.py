@@ -186,6 +186,15 @@ def train_agent_cmd(
     scale: float = typer.Option(1.0, "--scale", help="Multiply the learned reward."),
     clip: float = typer.Option(None, "--clip", help="Clip the reward to [-clip, clip]."),
     add_env_reward: bool = typer.Option(False, "--add-env-reward", help="Add the env's reward to the learned one."),
+    uncertainty: str = typer.Option("none", "--uncertainty", help="none | mean (the posterior-mean reward) | "
+                                    "pessimistic (posterior mean - --beta x std): needs a model with a posterior "
+                                    "(an adapted latent model) or an ensemble."),
+    beta: float = typer.Option(None, "--beta", help="Pessimism of --uncertainty pessimistic (>= 0; default 1)."),
+    shaping: str = typer.Option("none", "--shaping", help="none | potential (serve only the potential-based part "
+                                "phi(s') - phi(s) of the reward, so no cycle of moves pays; GridGoal IDs only). "
+                                "With a model that reads the episode-end flag (train-reward --use-done) the "
+                                "potential peaks at the goal: the combination the learning-curve benchmark "
+                                "measures on four rooms."),
     overrides: list[str] = typer.Option(None, "--set", help="Agent hyperparameter FIELD=VALUE (JSON value), "  # noqa: B008
                                         "repeatable, e.g. --set learning_rate=0.0005; checked before training."),
     out: str = typer.Option(None, "--out", help="Write the learning curve here (.json or .csv, in an existing "
@@ -224,6 +233,14 @@ def train_agent_cmd(
         check_choice("--obs-mode", obs_mode, OBS_MODES)
     check_float("--scale", scale)
     check_float("--clip", clip, 0.0, low_open=True)
+    check_choice("--uncertainty", uncertainty, ("none", "mean", "pessimistic"))
+    check_float("--beta", beta, 0.0)
+    if beta is not None and uncertainty != "pessimistic":
+        bad("--beta", beta, "--beta only together with --uncertainty pessimistic")
+    check_choice("--shaping", shaping, ("none", "potential"))
+    if (uncertainty != "none" or shaping != "none") and reward in ("true", "teacher", "scratch"):
+        bad("--reward", reward, "a saved reward model directory with --uncertainty or --shaping (they reshape a "
+                                "learned reward)")
     check_device(device)
     agent_kwargs = parse_overrides(overrides)
     check_agent_overrides(algo, agent_kwargs)
@@ -291,7 +308,9 @@ def train_agent_cmd(
 
             options = InteractiveFeedback(every=interactive_every, budget=feedback_budget,
                                           per_round=feedback_per_round, kind=feedback_kind)
-        reward_options = RewardOptions(normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward)
+        reward_options = RewardOptions(normalize=normalize, scale=scale, clip=clip, add_env_reward=add_env_reward,
+                                       uncertainty=None if uncertainty == "none" else uncertainty, beta=beta,
+                                       shaping=shaping)
         steps, why = _trained_steps(algo, timesteps, n_envs, agent_kwargs)
     if steps != timesteps:
         typer.echo(f"note: {algo} trains in {why}, so --timesteps {timesteps} trains {steps} steps", err=True)

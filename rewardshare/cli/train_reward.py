@@ -46,6 +46,8 @@ def train_reward_cmd(
                              "mse, preferences -> bradley_terry, demos -> maxent_irl)."),
     hidden: str = typer.Option("64,64", "--hidden", help="Hidden layer sizes, comma-separated ('' for linear)."),
     use_next_obs: bool = typer.Option(False, "--use-next-obs/--no-next-obs", help="Let the model read s'."),
+    use_done: bool = typer.Option(False, "--use-done/--no-done", help="Let the model read the episode-end flag (on "
+                                  "GridGoal envs: entering the goal)."),
     epochs: int = typer.Option(100, "--epochs", help="Epochs (ignored with --steps)."),
     steps: int = typer.Option(None, "--steps", help="Gradient steps instead of epochs."),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
@@ -110,7 +112,7 @@ def train_reward_cmd(
     with user_errors():
         try:
             model = RewardModel(env.observation_space, env.action_space, hidden_sizes=hidden_sizes,
-                                use_next_obs=use_next_obs, seed=seed)
+                                use_next_obs=use_next_obs, use_done=use_done, seed=seed)
             result = fit(model, dataset, loss=loss, epochs=epochs, steps=steps, lr=lr, batch_size=batch_size,
                          weight_decay=weight_decay, val_fraction=val_fraction, patience=patience or None, seed=seed,
                          progress=bars, env=env)
