@@ -43,6 +43,9 @@ def _default_settings() -> dict[str, dict[str, Any]]:
         "map_prior": {"base": "meta_sgd", **_MAML, "prior_steps": 100, "max_prior_tasks": 24},
         "latent": {**_PRETRAIN, "embedding_dim": 8},
         "cavia": {**_MAML, "inner_lr": 0.5, "support_size": [1, 256], "context_dim": 8},
+        # chosen on validation goals of four rooms (benchmarks/results/amortized_validation.json)
+        "amortized": {**_PRETRAIN, "embedding_dim": 8, "encoder_hidden": 128, "encoder_pooling": "mean_sum",
+                      "inference": "map_start"},
     }
 
 
@@ -79,7 +82,7 @@ class FewShotConfig:
     feedback: tuple[str, ...] = FEEDBACK_KINDS
     """Feedback kinds to run, from ``labels``, ``preferences``, ``demonstrations``."""
     methods: tuple[str, ...] = ("scratch", "transfer", "task_embedding", "trunk_heads", "goal_conditioned", "maml",
-                                "meta_sgd", "map_prior", "latent", "cavia")
+                                "meta_sgd", "map_prior", "latent", "cavia", "amortized")
     """Reuse methods (registry names) run on the first feedback kind; ``bayes_oracle`` is always added."""
     feedback_methods: tuple[str, ...] = ("scratch", "latent")
     """Methods also run on the other feedback kinds."""
