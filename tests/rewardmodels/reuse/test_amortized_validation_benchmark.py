@@ -43,3 +43,15 @@ def test_the_committed_measurements_use_no_held_out_goal(name: str) -> None:
         held_out = {t.id for t in family_split(cfg, spec, int(seed)).held_out}
         goals = {r["goal"] for r in result["runs"]}
         assert result["held_out_goals_used"] == 0 and not goals & held_out
+
+
+def test_paired_comparison_of_the_committed_units(tmp_path) -> None:
+    spec = importlib.util.spec_from_file_location("amortized_paired_bench", ROOT / "benchmarks" / "amortized_paired.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(["--n-boot", "50", "--out", str(tmp_path / "p.json")])
+    row = res["by_k"]["32"]
+    assert row["runs"] == 51 and row["goals"] == 17 and 0 <= row["wins"] <= row["runs"]
+    assert row["ci95"][0] <= row["ci95"][1]
+    committed = json.loads((ROOT / "benchmarks" / "results" / "amortized_paired.json").read_text())
+    assert committed["by_k"]["32"]["mean_diff"] == row["mean_diff"]  # regenerated from the committed units
