@@ -380,10 +380,12 @@ def _profiles() -> dict[str, BenchConfig]:
     )
     from rewardshare.experiments.profiles import done_profiles, issue12_profiles
 
+    issue12 = issue12_profiles(agents_dqn_open, agents_four_rooms)
+
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
-            "agents_dqn_open": agents_dqn_open, **issue12_profiles(agents_dqn_open, agents_four_rooms),
-            **done_profiles(agents_four_rooms, collapse)}
+            "agents_dqn_open": agents_dqn_open, **issue12,
+            **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"])}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
@@ -402,8 +404,9 @@ def _profiles() -> dict[str, BenchConfig]:
 #: ``agents_active_four_rooms``, ``agents_demos``, ``agents_demos_four_rooms``: actively chosen labels and
 #: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations, about
 #: 20-35 minutes each on one core (:mod:`~rewardshare.experiments.profiles`). ``agents_four_rooms_done``,
-#: ``collapse_done``: ``agents_four_rooms`` and ``collapse`` with reward models that read the env's episode-end flag,
-#: served plain and potential-shaped, 216 runs each.
+#: ``collapse_done``, ``agents_active_four_rooms_done``: ``agents_four_rooms``, ``collapse`` and
+#: ``agents_active_four_rooms`` with reward models that read the env's episode-end flag, served plain and
+#: potential-shaped (216, 216 and 120 runs).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -414,7 +417,7 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
         name: One of :data:`PROFILES`: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``,
             ``"collapse_potential"``, ``"agents_four_rooms"``, ``"agents_dqn_open"``, ``"agents_active"``,
             ``"agents_active_four_rooms"``, ``"agents_demos"``, ``"agents_demos_four_rooms"``,
-            ``"agents_four_rooms_done"`` or ``"collapse_done"``.
+            ``"agents_four_rooms_done"``, ``"collapse_done"`` or ``"agents_active_four_rooms_done"``.
         **overrides: Field values replacing the profile's.
 
     Returns:
