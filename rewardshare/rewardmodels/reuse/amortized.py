@@ -26,6 +26,13 @@ On a new task with reward labels (``inference``):
 - ``"refine"``: then ``refine_steps`` Adam steps of the latent model's MAP objective from it;
 - ``"map_start"``: the encoder's latent as one more start of the latent model's multi-start MAP.
 
+Measured on four rooms 9x9 (``benchmarks/amortized_validation.py``, validation goals): the encoder's latent alone
+is *worse* than the MAP latent from 16-32 labels on (it does not sharpen: from 256 labels it reaches EPIC 0.09-0.11,
+the MAP latent 0.06-0.07), and it is as far off on the source goals it was trained on, so it underfits rather than
+fails to generalise (``benchmarks/results/amortized_validation_s1_source.json``). The decoder trained with it,
+though, gives a better multi-start MAP than the latent-task model's decoder, so the few-shot benchmark runs
+``"map_start"``.
+
 Preferences and demonstrations are not read by the encoder: for them (and for any source that is not reward labels,
 where no encoder is trained) the method falls back to the parent's multi-start MAP inference with the jointly
 trained decoder. The encoder is part of the method's state like the decoder: methods are not serialised in this

@@ -33,7 +33,9 @@ def test_quick_run_writes_results(tmp_path) -> None:
     assert result["summary_source"]["bayes"]["4"]["runs"] == 1
 
 
-@pytest.mark.parametrize("name", ["amortized_validation.json", "amortized_validation_mean64.json"])
+@pytest.mark.parametrize(
+    "name", ["amortized_validation.json", "amortized_validation_mean64.json", "amortized_validation_s1_source.json"]
+)
 def test_the_committed_measurements_use_no_held_out_goal(name: str) -> None:
     data = json.loads((ROOT / "benchmarks" / "results" / name).read_text())
     assert data["command"].startswith("python benchmarks/amortized_validation.py")
