@@ -402,8 +402,9 @@ def _profiles() -> dict[str, BenchConfig]:
 #: ``collapse``'s latent runs on the potential-shaped plain / mean / pessimistic reward plus the plain one again, 192
 #: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core. ``agents_active``,
 #: ``agents_active_four_rooms``, ``agents_demos``, ``agents_demos_four_rooms``: actively chosen labels and
-#: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations, about
-#: 20-35 minutes each on one core (:mod:`~rewardshare.experiments.profiles`). ``agents_four_rooms_done``,
+#: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations
+#: (:mod:`~rewardshare.experiments.profiles`); measured on one worker with 2 cores shared by 3 jobs: 45, 29, 14 and 7
+#: minutes. ``agents_four_rooms_done``,
 #: ``collapse_done``, ``agents_active_four_rooms_done``: ``agents_four_rooms``, ``collapse`` and
 #: ``agents_active_four_rooms`` with reward models that read the env's episode-end flag, served plain and
 #: potential-shaped (216, 216 and 120 runs).
