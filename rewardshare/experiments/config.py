@@ -385,7 +385,8 @@ def _profiles() -> dict[str, BenchConfig]:
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
             "agents_dqn_open": agents_dqn_open, **issue12,
-            **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"])}
+            **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"],
+                            issue12["agents_demos_four_rooms"])}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
@@ -405,9 +406,9 @@ def _profiles() -> dict[str, BenchConfig]:
 #: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations
 #: (:mod:`~rewardshare.experiments.profiles`); measured on one worker with 2 cores shared by 3 jobs: 45, 29, 14 and 7
 #: minutes. ``agents_four_rooms_done``,
-#: ``collapse_done``, ``agents_active_four_rooms_done``: ``agents_four_rooms``, ``collapse`` and
-#: ``agents_active_four_rooms`` with reward models that read the env's episode-end flag, served plain and
-#: potential-shaped (216, 216 and 120 runs).
+#: ``collapse_done``, ``agents_active_four_rooms_done``, ``agents_demos_four_rooms_done``: ``agents_four_rooms``,
+#: ``collapse``, ``agents_active_four_rooms`` and ``agents_demos_four_rooms`` with reward models that read the env's
+#: episode-end flag, served plain and potential-shaped (216, 216, 120 and 108 runs).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -418,7 +419,8 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
         name: One of :data:`PROFILES`: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``,
             ``"collapse_potential"``, ``"agents_four_rooms"``, ``"agents_dqn_open"``, ``"agents_active"``,
             ``"agents_active_four_rooms"``, ``"agents_demos"``, ``"agents_demos_four_rooms"``,
-            ``"agents_four_rooms_done"``, ``"collapse_done"`` or ``"agents_active_four_rooms_done"``.
+            ``"agents_four_rooms_done"``, ``"collapse_done"``, ``"agents_active_four_rooms_done"`` or
+            ``"agents_demos_four_rooms_done"``.
         **overrides: Field values replacing the profile's.
 
     Returns:

@@ -57,14 +57,17 @@ def issue12_profiles(agents_dqn_open: Any, agents_four_rooms: Any) -> dict[str, 
     }
 
 
-def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_rooms: Any) -> dict[str, Any]:
+def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_rooms: Any,
+                  agents_demos_four_rooms: Any) -> dict[str, Any]:
     """The profiles ``agents_four_rooms_done``: ``agents_four_rooms`` (four rooms 9x9, its 6 held-out goals x 2
     seeds, k = 16 and 32 uniform labels, scratch / latent / teacher, PPO and DQN, 24k steps) with reward models that
     read the env's episode-end flag (``use_done``), each served plain and potential-shaped; 216 runs. And
     ``collapse_done``: the same change to ``collapse`` (open 8x8, its 6 held-out goals x 4 seeds, k = 8 and 16, PPO,
     40k steps; plain and potential-shaped only); 216 runs: does it stop the collapse? And
     ``agents_active_four_rooms_done``: ``agents_active_four_rooms`` (k = 8 labels chosen by information gain) with
-    ``use_done`` models, plain and potential-shaped; 120 runs.
+    ``use_done`` models, plain and potential-shaped; 120 runs. And ``agents_demos_four_rooms_done``:
+    ``agents_demos_four_rooms`` (1-2 demonstrations, PPO) with ``use_done`` models, plain and potential-shaped; 108
+    runs.
 
     Why (measured on *validation* goals before any of its runs, latent pre-training seed 0, 6 goals x 2 draws x k =
     8 / 16 / 32): value iteration on the MAP reward table reaches the true goal from 0-8% of start cells whether or
@@ -76,7 +79,9 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
     return {"agents_four_rooms_done": dataclasses.replace(agents_four_rooms, profile="agents_four_rooms_done", **done),
             "collapse_done": dataclasses.replace(collapse, profile="collapse_done", **done),
             "agents_active_four_rooms_done": dataclasses.replace(
-                agents_active_four_rooms, profile="agents_active_four_rooms_done", **done)}
+                agents_active_four_rooms, profile="agents_active_four_rooms_done", **done),
+            "agents_demos_four_rooms_done": dataclasses.replace(
+                agents_demos_four_rooms, profile="agents_demos_four_rooms_done", **done)}
 
 
 __all__ = ["done_profiles", "issue12_profiles"]
