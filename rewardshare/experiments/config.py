@@ -408,7 +408,8 @@ def _profiles() -> dict[str, BenchConfig]:
 #: minutes. ``agents_four_rooms_done``,
 #: ``collapse_done``, ``agents_active_four_rooms_done``, ``agents_demos_four_rooms_done``: ``agents_four_rooms``,
 #: ``collapse``, ``agents_active_four_rooms`` and ``agents_demos_four_rooms`` with reward models that read the env's
-#: episode-end flag, served plain and potential-shaped (216, 216, 120 and 108 runs).
+#: episode-end flag, served plain and potential-shaped (216, 216, 120 and 108 runs); ``agents_maze_done``: the
+#: first of them on the 9x9 maze (216 runs).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -419,8 +420,8 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
         name: One of :data:`PROFILES`: ``"smoke"``, ``"quick"``, ``"full"``, ``"collapse"``,
             ``"collapse_potential"``, ``"agents_four_rooms"``, ``"agents_dqn_open"``, ``"agents_active"``,
             ``"agents_active_four_rooms"``, ``"agents_demos"``, ``"agents_demos_four_rooms"``,
-            ``"agents_four_rooms_done"``, ``"collapse_done"``, ``"agents_active_four_rooms_done"`` or
-            ``"agents_demos_four_rooms_done"``.
+            ``"agents_four_rooms_done"``, ``"collapse_done"``, ``"agents_active_four_rooms_done"``,
+            ``"agents_demos_four_rooms_done"`` or ``"agents_maze_done"``.
         **overrides: Field values replacing the profile's.
 
     Returns:

@@ -67,7 +67,8 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
     ``agents_active_four_rooms_done``: ``agents_active_four_rooms`` (k = 8 labels chosen by information gain) with
     ``use_done`` models, plain and potential-shaped; 120 runs. And ``agents_demos_four_rooms_done``:
     ``agents_demos_four_rooms`` (1-2 demonstrations, PPO) with ``use_done`` models, plain and potential-shaped; 108
-    runs.
+    runs. And ``agents_maze_done``: ``agents_four_rooms_done`` on the 9x9 maze (layout seed 0; 6 held-out goals x 2
+    seeds; k = 16 and 32); 216 runs.
 
     Why (measured on *validation* goals before any of its runs, latent pre-training seed 0, 6 goals x 2 draws x k =
     8 / 16 / 32): value iteration on the MAP reward table reaches the true goal from 0-8% of start cells whether or
@@ -81,7 +82,9 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
             "agents_active_four_rooms_done": dataclasses.replace(
                 agents_active_four_rooms, profile="agents_active_four_rooms_done", **done),
             "agents_demos_four_rooms_done": dataclasses.replace(
-                agents_demos_four_rooms, profile="agents_demos_four_rooms_done", **done)}
+                agents_demos_four_rooms, profile="agents_demos_four_rooms_done", **done),
+            "agents_maze_done": dataclasses.replace(
+                agents_four_rooms, profile="agents_maze_done", layout="maze", size=9, layout_seed=0, **done)}
 
 
 __all__ = ["done_profiles", "issue12_profiles"]
