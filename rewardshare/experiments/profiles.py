@@ -59,22 +59,33 @@ def issue12_profiles(agents_dqn_open: Any, agents_four_rooms: Any) -> dict[str, 
 
 def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_rooms: Any,
                   agents_demos_four_rooms: Any) -> dict[str, Any]:
-    """The profiles ``agents_four_rooms_done``: ``agents_four_rooms`` (four rooms 9x9, its 6 held-out goals x 2
-    seeds, k = 16 and 32 uniform labels, scratch / latent / teacher, PPO and DQN, 24k steps) with reward models that
-    read the env's episode-end flag (``use_done``), each served plain and potential-shaped; 216 runs. And
-    ``collapse_done``: the same change to ``collapse`` (open 8x8, its 6 held-out goals x 4 seeds, k = 8 and 16, PPO,
-    40k steps; plain and potential-shaped only); 216 runs: does it stop the collapse? And
-    ``agents_active_four_rooms_done``: ``agents_active_four_rooms`` (k = 8 labels chosen by information gain) with
-    ``use_done`` models, plain and potential-shaped; 120 runs. And ``agents_demos_four_rooms_done``:
-    ``agents_demos_four_rooms`` (1-2 demonstrations, PPO) with ``use_done`` models, plain and potential-shaped; 108
-    runs. And ``agents_maze_done``: ``agents_four_rooms_done`` on the 9x9 maze (layout seed 0; 6 held-out goals x 2
-    seeds; k = 16 and 32); 216 runs.
+    """Profiles whose reward models read the env's episode-end flag (``use_done``), each served plain and
+    potential-shaped (``reward_uncertainty=("none", "potential")``); every other field is the base profile's:
 
-    Why (measured on *validation* goals before any of its runs, latent pre-training seed 0, 6 goals x 2 draws x k =
-    8 / 16 / 32): value iteration on the MAP reward table reaches the true goal from 0-8% of start cells whether or
-    not the model reads ``done`` (positive two-step cycles pay more than the goal); on its potential-shaped table
-    from 25-62% without ``done`` and 93-100% with it, because the goal bonus the source goals taught the model is
-    then paid on the env's own terminal move, so the fitted potential peaks at the true goal.
+    - ``agents_four_rooms_done``: ``agents_four_rooms`` (four rooms 9x9, 6 held-out goals x 2 seeds, k = 16 and 32
+      uniform labels, scratch / latent / teacher, PPO and DQN, 24k steps); 216 runs.
+    - ``collapse_done``: ``collapse`` (open 8x8, 6 held-out goals x 4 seeds, k = 8 and 16, PPO, 40k steps); 216 runs:
+      does it stop the collapse?
+    - ``agents_active_four_rooms_done``: ``agents_active_four_rooms`` (k = 8 labels chosen by information gain); 120
+      runs.
+    - ``agents_demos_four_rooms_done``: ``agents_demos_four_rooms`` (1-2 demonstrations, PPO); 108 runs.
+    - ``agents_maze_done``: ``agents_four_rooms_done`` on the 9x9 maze (layout seed 0); 216 runs.
+
+    Why (measured on *validation* goals before any of their runs, ``benchmarks/done_planning.py``: latent
+    pre-training seed 0, 6 goals x 2 draws x k = 8 / 16 / 32): value iteration on the MAP reward table reaches the
+    true goal from 0-8% of start cells whether or not the model reads ``done`` (positive two-step cycles pay more
+    than the goal); on its potential-shaped table from 25-62% without ``done`` and 93-100% with it, because the goal
+    bonus the source goals taught the model is then paid on the env's own terminal move, so the fitted potential
+    peaks at the true goal.
+
+    Args:
+        agents_four_rooms: The ``agents_four_rooms`` profile.
+        collapse: The ``collapse`` profile.
+        agents_active_four_rooms: The ``agents_active_four_rooms`` profile.
+        agents_demos_four_rooms: The ``agents_demos_four_rooms`` profile.
+
+    Returns:
+        ``{name: BenchConfig}``.
     """
     done = {"use_done": True, "reward_uncertainty": ("none", "potential")}
     return {"agents_four_rooms_done": dataclasses.replace(agents_four_rooms, profile="agents_four_rooms_done", **done),
