@@ -386,7 +386,7 @@ def _profiles() -> dict[str, BenchConfig]:
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
             "agents_dqn_open": agents_dqn_open, **issue12,
             **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"],
-                            issue12["agents_demos_four_rooms"])}
+                            issue12["agents_demos_four_rooms"], issue12["agents_demos"])}
 
 
 #: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
@@ -409,7 +409,7 @@ def _profiles() -> dict[str, BenchConfig]:
 #: ``collapse_done``, ``agents_active_four_rooms_done``, ``agents_demos_four_rooms_done``: ``agents_four_rooms``,
 #: ``collapse``, ``agents_active_four_rooms`` and ``agents_demos_four_rooms`` with reward models that read the env's
 #: episode-end flag, served plain and potential-shaped (216, 216, 120 and 108 runs); ``agents_maze_done``: the
-#: first of them on the 9x9 maze (216 runs).
+#: first of them on the 9x9 maze (216 runs); ``agents_demos_done``: ``agents_demos`` likewise, PPO and DQN (216).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
@@ -421,7 +421,7 @@ def get_profile(name: str = "quick", **overrides: Any) -> BenchConfig:
             ``"collapse_potential"``, ``"agents_four_rooms"``, ``"agents_dqn_open"``, ``"agents_active"``,
             ``"agents_active_four_rooms"``, ``"agents_demos"``, ``"agents_demos_four_rooms"``,
             ``"agents_four_rooms_done"``, ``"collapse_done"``, ``"agents_active_four_rooms_done"``,
-            ``"agents_demos_four_rooms_done"`` or ``"agents_maze_done"``.
+            ``"agents_demos_four_rooms_done"``, ``"agents_maze_done"`` or ``"agents_demos_done"``.
         **overrides: Field values replacing the profile's.
 
     Returns:

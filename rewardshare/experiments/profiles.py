@@ -58,7 +58,7 @@ def issue12_profiles(agents_dqn_open: Any, agents_four_rooms: Any) -> dict[str, 
 
 
 def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_rooms: Any,
-                  agents_demos_four_rooms: Any) -> dict[str, Any]:
+                  agents_demos_four_rooms: Any, agents_demos: Any) -> dict[str, Any]:
     """Profiles whose reward models read the env's episode-end flag (``use_done``), each served plain and
     potential-shaped (``reward_uncertainty=("none", "potential")``); every other field is the base profile's:
 
@@ -70,6 +70,7 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
       runs.
     - ``agents_demos_four_rooms_done``: ``agents_demos_four_rooms`` (1-2 demonstrations, PPO); 108 runs.
     - ``agents_maze_done``: ``agents_four_rooms_done`` on the 9x9 maze (layout seed 0); 216 runs.
+    - ``agents_demos_done``: ``agents_demos`` (open 8x8, 1-2 demonstrations) with PPO and DQN; 216 runs.
 
     Why (measured on *validation* goals before any of their runs, ``benchmarks/done_planning.py``: latent
     pre-training seed 0, 6 goals x 2 draws x k = 8 / 16 / 32): value iteration on the MAP reward table reaches the
@@ -83,6 +84,7 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
         collapse: The ``collapse`` profile.
         agents_active_four_rooms: The ``agents_active_four_rooms`` profile.
         agents_demos_four_rooms: The ``agents_demos_four_rooms`` profile.
+        agents_demos: The ``agents_demos`` profile.
 
     Returns:
         ``{name: BenchConfig}``.
@@ -95,7 +97,9 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
             "agents_demos_four_rooms_done": dataclasses.replace(
                 agents_demos_four_rooms, profile="agents_demos_four_rooms_done", **done),
             "agents_maze_done": dataclasses.replace(
-                agents_four_rooms, profile="agents_maze_done", layout="maze", size=9, layout_seed=0, **done)}
+                agents_four_rooms, profile="agents_maze_done", layout="maze", size=9, layout_seed=0, **done),
+            "agents_demos_done": dataclasses.replace(
+                agents_demos, profile="agents_demos_done", algos=("ppo", "dqn"), **done)}
 
 
 __all__ = ["done_profiles", "issue12_profiles"]
