@@ -33,19 +33,14 @@ import numpy as np
 import torch
 
 from rewardshare._atomic import atomic_write_json
-from rewardshare.experiments.fewshot import Scorer, family_split, stable_seed
+from rewardshare.experiments.fewshot import Scorer, family_split, source_labels, stable_seed
 from rewardshare.experiments.fewshot_config import FewShotConfig
 from rewardshare.feedback import collect_transitions
-from rewardshare.rewardmodels import RewardModel, make_loss
+from rewardshare.rewardmodels import make_loss
 from rewardshare.rewardmodels.reuse import AmortizedLatent, GoalPosterior, LatentTask, TeacherModel, make_method
 
 VARIANTS = ("bayes", "latent", "amortized/encoder", "amortized/refine", "amortized/map_start", "amortized/map")
 
-
-def _at(method: LatentTask, z: torch.Tensor) -> RewardModel:
-    out = method.model.clone()  # type: ignore[union-attr]
-    out.set_context(z, learnable=False)
-    return out
 
 
 def _infer(method: LatentTask, target: Any, mode: str | None) -> torch.Tensor:
@@ -91,7 +86,7 @@ def evaluate(methods: dict[str, LatentTask], goals: list[Any], ks: list[int], dr
                     if k == 0:
                         epic = scorers[name](m.start_model(goal))
                     else:
-                        epic = scorers[name](_at(m, _infer(m, target, mode or None)))
+                        epic = scorers[name](m.model_at(_infer(m, target, mode or None)))
                     rows.append({"set": goal_set, "goal": goal.id, "draw": d, "k": k, "variant": variant,
                                  "epic": round(epic, 4)})
     return rows
@@ -130,9 +125,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             t0 = time.perf_counter()
             split = family_split(cfg, spec, seed)
             env = split.source[0].make_env()
-            pairs = 4 * (len(env.layout.free_cells) - 1)
-            source = make_loss("mse", collect_transitions(list(split.source), pairs * len(split.source),
-                                                          coverage="uniform", seed=seed))
+            source = source_labels(split, seed)
             methods: dict[str, LatentTask] = {}
             for name, settings in (("latent", base), ("amortized", amortized_settings)):
                 if name not in args.methods:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collapse_analysis import best_cycle2, potential_projection, rollout, value_iteration  # noqa: E402
 
 from rewardshare._atomic import atomic_write_json  # noqa: E402
-from rewardshare.experiments.fewshot import Scorer, family_split, stable_seed  # noqa: E402
+from rewardshare.experiments.fewshot import Scorer, family_split, source_labels, stable_seed  # noqa: E402
 from rewardshare.experiments.fewshot_config import FewShotConfig  # noqa: E402
 from rewardshare.feedback import collect_transitions  # noqa: E402
 from rewardshare.rewardmodels import make_loss  # noqa: E402
@@ -54,9 +54,7 @@ def run_family(spec: str, use_done: bool, args: argparse.Namespace, settings: di
     cfg = FewShotConfig()
     split = family_split(cfg, spec, args.seed)
     env = split.source[0].make_env()
-    pairs = 4 * (len(env.layout.free_cells) - 1)
-    source = make_loss("mse", collect_transitions(list(split.source), pairs * len(split.source), coverage="uniform",
-                                                  seed=args.seed))
+    source = source_labels(split, args.seed)
     method = make_method("latent", env.observation_space, env.action_space, seed=args.seed, use_done=use_done,
                          **settings)
     t0 = time.perf_counter()
@@ -72,8 +70,7 @@ def run_family(spec: str, use_done: bool, args: argparse.Namespace, settings: di
             pool = pool.select(np.random.default_rng(s).permutation(len(pool)))
             for k in args.ks:
                 post = method.infer([make_loss("mse", pool.select(np.arange(k)))])[0]
-                model = method.model.clone()  # type: ignore[union-attr]
-                model.set_context(post.map, learnable=False)
+                model = method.model_at(post.map)
                 full = reward_tensor(model, mdp)
                 r = np.take_along_axis(full, mdp.next_state[:, :, None], axis=2)[:, :, 0]
                 rows.append({"goal": goal.id, "draw": d, "k": k, "use_done": use_done,

@@ -33,18 +33,12 @@ import numpy as np
 import torch
 
 from rewardshare._atomic import atomic_write_json
-from rewardshare.experiments.fewshot import Scorer, family_split, stable_seed
+from rewardshare.experiments.fewshot import Scorer, family_split, source_labels, stable_seed
 from rewardshare.experiments.fewshot_config import FewShotConfig
 from rewardshare.feedback import collect_transitions
-from rewardshare.rewardmodels import RewardModel, make_loss
+from rewardshare.rewardmodels import make_loss
 from rewardshare.rewardmodels.evaluation import epic_from_tensors, reward_tensor
 from rewardshare.rewardmodels.reuse import LatentTask, make_method
-
-
-def _at(method: LatentTask, z: torch.Tensor) -> RewardModel:
-    out = method.model.clone()  # type: ignore[union-attr]
-    out.set_context(z, learnable=False)
-    return out
 
 
 def diagnose(method: LatentTask, split: Any, ks: list[int], draws: int, noise_variances: list[float],
@@ -61,7 +55,7 @@ def diagnose(method: LatentTask, split: Any, ks: list[int], draws: int, noise_va
             full = make_loss("mse", collect_transitions(goal, pairs, coverage="uniform",
                                                         seed=stable_seed("full", goal.id)))
             oracle_z = method.infer([full])[0].map
-            oracle_epic = scorer(_at(method, oracle_z))
+            oracle_epic = scorer(method.model_at(oracle_z))
             for d in range(draws):
                 s = stable_seed("diagnosis", goal.id, d)
                 pool = collect_transitions(goal, max(ks), coverage="uniform", seed=s)
@@ -70,11 +64,11 @@ def diagnose(method: LatentTask, split: Any, ks: list[int], draws: int, noise_va
                     target = make_loss("mse", pool.select(np.arange(k)))
                     post = method.infer([target])[0]
                     nlp_oracle = float(method.neg_log_posterior(target, oracle_z)[0])
-                    tensors = [reward_tensor(_at(method, z), scorer.mdp) for z in post.z]
+                    tensors = [reward_tensor(method.model_at(z), scorer.mdp) for z in post.z]
                     mixture = sum(float(w) * t for w, t in zip(post.weights, tensors, strict=True))
                     rows.append({
                         "goal": goal.id, "draw": d, "k": k, "oracle_epic": round(oracle_epic, 4),
-                        "map_epic": round(scorer(_at(method, post.map)), 4),
+                        "map_epic": round(scorer(method.model_at(post.map)), 4),
                         "mixture_epic": round(float(epic_from_tensors(mixture, scorer.teacher, scorer.mdp)), 4),
                         "nlp_map": round(float(post.neg_log_posterior[0]), 3), "nlp_oracle": round(nlp_oracle, 3),
                     })
@@ -113,8 +107,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         split = family_split(cfg, spec, args.seed)
         env = split.source[0].make_env()
         pairs = 4 * (len(env.layout.free_cells) - 1)
-        source = make_loss("mse", collect_transitions(list(split.source), pairs * len(split.source),
-                                                      coverage="uniform", seed=args.seed))
+        source = source_labels(split, args.seed)
         method = make_method("latent", env.observation_space, env.action_space, seed=args.seed, **settings)
         method.pretrain(source, list(split.source), seed=args.seed)
         print(f"{spec}: pre-trained in {time.perf_counter() - t0:.0f}s; fitted sigma^2 {method.noise_variance:.3g}",

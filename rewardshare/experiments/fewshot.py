@@ -91,6 +91,15 @@ def family_split(cfg: FewShotConfig, spec: str, seed: int) -> FamilySplit:
 
 
 # ------------------------------------------------------------------------------------------------ feedback
+def source_labels(split: FamilySplit, seed: int) -> Objective:
+    """What every method pre-trains on: per source goal, as many uniformly drawn reward labels as its grid has
+    ``(cell, action)`` pairs, as one MSE objective (seeded by the pre-training seed)."""
+    env = split.source[0].make_env()
+    pairs = 4 * (len(env.layout.free_cells) - 1)
+    return make_loss("mse", collect_transitions(list(split.source), pairs * len(split.source), coverage="uniform",
+                                                seed=seed))
+
+
 def draw_feedback(cfg: FewShotConfig, kind: str, task: GoalTask, n: int, seed: int) -> Dataset:
     """``n`` items of feedback ``kind`` from the dense noiseless teacher, in a seeded random order (so prefixes are
     random subsets)."""
@@ -167,9 +176,7 @@ def run_method_unit(cfg: FewShotConfig, spec: str, seed: int, name: str) -> dict
     split = family_split(cfg, spec, seed)
     env = split.source[0].make_env()
     spaces = (env.observation_space, env.action_space)
-    pairs = 4 * (len(env.layout.free_cells) - 1)
-    source = make_loss("mse", collect_transitions(list(split.source), pairs * len(split.source), coverage="uniform",
-                                                  seed=seed))
+    source = source_labels(split, seed)
     method = build_method(cfg, name, spaces, split, seed)
     method.pretrain(source, list(split.source), seed=seed)
     pretrain_seconds = time.perf_counter() - start
@@ -343,4 +350,4 @@ def run_fewshot(cfg: FewShotConfig, out: str | os.PathLike[str], fresh: bool = F
 
 __all__: Sequence[str] = ("FamilySplit", "Pools", "Scorer", "build_method", "draw_feedback", "family_split",
                           "load_unit", "planned_units", "run_bayes_unit", "run_fewshot", "run_method_unit",
-                          "stable_seed", "stored_units")
+                          "source_labels", "stable_seed", "stored_units")

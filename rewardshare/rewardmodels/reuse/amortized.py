@@ -285,18 +285,6 @@ class AmortizedLatent(LatentTask):
         with torch.no_grad():
             return self.encoder(feats, mask)
 
-    def model_at(self, z: Tensor) -> RewardModel:
-        """The network at latent ``z`` (``(d,)``), fixed.
-
-        Raises:
-            RuntimeError: If the method is not pretrained.
-        """
-        self._require_pretrained(self.model is not None)
-        assert self.model is not None
-        out = self.model.clone()
-        out.set_context(z, learnable=False)
-        return out
-
     def _zero_shot(self) -> Tensor:
         """``(d,)`` the encoder's latent of the empty set (the prior mean without an encoder)."""
         assert self.prior_mean is not None

@@ -147,9 +147,19 @@ class LatentTask(TaskEmbedding):
         self._require_pretrained(self.prior_mean is not None)
         if self._index(task) is not None:
             return self.task_model(task)
-        assert self.model is not None and self.prior_mean is not None
+        assert self.prior_mean is not None
+        return self.model_at(self.prior_mean)
+
+    def model_at(self, z: Tensor) -> RewardModel:
+        """A copy of the network with its latent fixed at ``z`` (``(d,)``).
+
+        Raises:
+            RuntimeError: If the method is not pretrained.
+        """
+        self._require_pretrained(self.model is not None)
+        assert self.model is not None
         out = self.model.clone()
-        out.set_context(self.prior_mean, learnable=False)
+        out.set_context(z, learnable=False)
         return out
 
     # -- inference ---------------------------------------------------------------------------------------------
@@ -274,8 +284,7 @@ class LatentTask(TaskEmbedding):
         """
         out = []
         for post in self._posteriors(targets):
-            m = self.model.clone()  # type: ignore[union-attr]
-            m.set_context(post.map, learnable=False)
+            m = self.model_at(post.map)
             m.metadata["latent_posterior"] = {"z": post.z.tolist(), "weights": post.weights.tolist()}
             out.append(m)
         return out

@@ -144,9 +144,7 @@ class LatentBelief(Belief):
     def _set_modes(self, z: torch.Tensor, log_weights: torch.Tensor) -> None:
         tables = []
         for zm in z:
-            model = self.method.model.clone()  # type: ignore[union-attr]
-            model.set_context(zm, learnable=False)
-            tables.append(transition_rewards(reward_tensor(model, self.mdp), self.mdp))
+            tables.append(transition_rewards(reward_tensor(self.method.model_at(zm), self.mdp), self.mdp))
         self.z = z
         self.table = np.stack(tables)  # (M, S, 4)
         self._log_weights = log_weights.double().numpy()
