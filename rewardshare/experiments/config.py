@@ -330,86 +330,12 @@ def _digest(data: dict[str, Any]) -> str:
 
 
 def _profiles() -> dict[str, BenchConfig]:
-    smoke = BenchConfig(
-        profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),
-        hidden_sizes=(16,), pretrain_steps=10, maml_iterations=3, maml_support_size=4, maml_query_size=4,
-        max_prior_tasks=4,
-        adapt_steps=(0, 3), adapt_lrs=(1e-2,), prior_weights=(0.1,), validation_pool=8, seeds=(0,),
-        total_timesteps=256, n_envs=2, eval_every=128, eval_episodes=2,
-    )
-    quick = BenchConfig(profile="quick")
-    full = BenchConfig(
-        profile="full", n_eval_tasks=3, n_validation_tasks=3, source_budget=512, ks=(4, 16, 64, 256),
-        rl_ks=(16, 64), seeds=(0, 1, 2, 3, 4), selection_seeds=(0, 1), pretrain_steps=3000, maml_iterations=1500,
-    )
-    # does an uncertainty-aware reward stop "peaks, then collapses"? latent (its posterior over the task latent) and
-    # scratch (a 5-network ensemble) at few labels, plain / posterior-mean / pessimistic reward, PPO only; the
-    # teacher's reward as the reference. Goals, seeds and thresholds fixed here before any of its results existed.
-    collapse = BenchConfig(
-        profile="collapse", n_eval_tasks=6, n_validation_tasks=3, source_budget=512, ks=(8, 16), rl_ks=(8, 16),
-        methods=("scratch", "latent", "teacher"), algos=("ppo",), seeds=(0, 1, 2, 3), selection_seeds=(0, 1),
-        pretrain_steps=3000, total_timesteps=40_000, eval_every=2_000, eval_episodes=20,
-        reward_uncertainty=("none", "mean", "pessimistic"), pessimism_beta=1.0, ensemble_size=5, collapse_drop=0.5,
-    )
-    # the issue's agent targets beyond PPO on the open room: goal-agnostic reuse (latent, plain and pessimistic reward)
-    # vs scratch and the teacher's reward, with PPO and DQN on four rooms 9x9 (k = 16, 32: the few-shot benchmark puts
-    # latent's EPIC 0.2 on four rooms at ~24-48 labels) and with DQN on the open 8x8 room (k = 8, 16, as in
-    # `collapse`, same 6 held-out goals). Goals, seeds, budgets and thresholds fixed here before any of their results
-    # existed; sized from timing runs on validation tasks only (DQN 20-24k steps ~6-8 s, PPO 24k ~3 s on one core).
-    agents = dict(
-        n_validation_tasks=3, source_budget=512, methods=("scratch", "latent", "teacher"), seeds=(0, 1),
-        selection_seeds=(0, 1), pretrain_steps=3000, eval_every=1_000, eval_episodes=20, success_threshold=0.9,
-        reward_uncertainty=("none", "pessimistic"), pessimism_beta=1.0, ensemble_size=5, collapse_drop=0.5,
-    )
-    agents_four_rooms = BenchConfig(
-        profile="agents_four_rooms", layout="four_rooms", size=9, n_eval_tasks=6, ks=(16, 32), rl_ks=(16, 32),
-        algos=("ppo", "dqn"), total_timesteps=24_000, **agents,  # type: ignore[arg-type]
-    )
-    agents_dqn_open = BenchConfig(
-        profile="agents_dqn_open", layout="open", size=8, n_eval_tasks=6, ks=(8, 16), rl_ks=(8, 16), algos=("dqn",),
-        total_timesteps=20_000, **agents,  # type: ignore[arg-type]
-    )
-    # does serving only the potential-based part phi(s') - phi(s) of the latent reward stop the collapse? `collapse`'s
-    # latent runs (same source feedback, pre-training, adapted models, goals, seeds and budgets: every field but these
-    # three is `collapse`'s, so its units recompute the same models) on the shaped plain / mean / pessimistic reward;
-    # its own `latent` runs re-run `collapse`'s (a reproduction check), the unshaped mean / pessimistic runs are
-    # `collapse`'s. A separate profile: adding variants to `collapse` would change its hash and orphan its results.
-    collapse_potential = dataclasses.replace(
-        collapse, profile="collapse_potential", methods=("latent",),
-        reward_uncertainty=("none", "potential", "mean+potential", "pessimistic+potential"),
-    )
-    from rewardshare.experiments.profiles import done_profiles, issue12_profiles
+    from rewardshare.experiments.profiles import all_profiles
 
-    issue12 = issue12_profiles(agents_dqn_open, agents_four_rooms)
-
-    return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
-            "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
-            "agents_dqn_open": agents_dqn_open, **issue12,
-            **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"],
-                            issue12["agents_demos_four_rooms"], issue12["agents_demos"])}
+    return all_profiles(BenchConfig)
 
 
-#: Named profiles. ``smoke``: the test suite's seconds-long end-to-end run (every method, both algorithms, a few
-#: hundred agent steps). ``quick``: the default main job, 72 agent runs (9 methods x 2 algorithms x 2 held-out tasks
-#: x 2 seeds at k = 16), about 5-7 minutes on a 2-core CPU (measured 5.3-7.4 min). ``full``: the README's headline
-#: numbers, 480 agent runs (5 seeds x 3 held-out tasks per algorithm and method, agents at k = 16 and 64, EPIC at
-#: k = 4..256), about 30-40 minutes on a 2-core CPU (measured 31 min); resumable across sessions. ``collapse``: the
-#: collapse rate with and without uncertainty-aware rewards, 312 PPO runs (scratch and latent x none / mean /
-#: pessimistic x k = 8, 16, plus the teacher, on 6 held-out goals x 4 seeds, 40k steps each), about 20-25 minutes
-#: on one core. ``agents_four_rooms``: PPO and DQN on four rooms 9x9, 216 runs (scratch and latent x none /
-#: pessimistic x k = 16, 32, plus the teacher, on 6 held-out goals x 2 seeds, 24k steps each), about 20-25 minutes on
-#: one core. ``agents_dqn_open``: DQN on the open 8x8 room, 108 runs (the same methods at k = 8, 16, on the collapse
-#: profile's 6 held-out goals x 2 seeds, 20k steps each), about 12-15 minutes on one core. ``collapse_potential``:
-#: ``collapse``'s latent runs on the potential-shaped plain / mean / pessimistic reward plus the plain one again, 192
-#: PPO runs (4 variants x k = 8, 16 x 6 goals x 4 seeds), about 15-17 minutes on one core. ``agents_active``,
-#: ``agents_active_four_rooms``, ``agents_demos``, ``agents_demos_four_rooms``: actively chosen labels and
-#: demonstrations: 216 PPO and DQN runs each for the active ones, 108 PPO runs each for the demonstrations
-#: (:mod:`~rewardshare.experiments.profiles`); measured on one worker with 2 cores shared by 3 jobs: 45, 29, 14 and 7
-#: minutes. ``agents_four_rooms_done``,
-#: ``collapse_done``, ``agents_active_four_rooms_done``, ``agents_demos_four_rooms_done``: ``agents_four_rooms``,
-#: ``collapse``, ``agents_active_four_rooms`` and ``agents_demos_four_rooms`` with reward models that read the env's
-#: episode-end flag, served plain and potential-shaped (216, 216, 120 and 108 runs); ``agents_maze_done``: the
-#: first of them on the 9x9 maze (216 runs); ``agents_demos_done``: ``agents_demos`` likewise, PPO and DQN (216).
+#: Named profiles (:func:`rewardshare.experiments.profiles.all_profiles` says what each is for and how long it takes).
 PROFILES: dict[str, BenchConfig] = _profiles()
 
 
