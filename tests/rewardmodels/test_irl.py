@@ -11,6 +11,7 @@ from rewardshare.envs import GoalTask, GridMDP
 from rewardshare.rewardmodels import RewardModel, fit, make_loss
 from rewardshare.rewardmodels.objectives import (
     MaxEntIRLObjective,
+    TerminationLink,
     boltzmann_log_likelihood,
     default_iterations,
     demonstration_log_likelihood,
@@ -42,6 +43,59 @@ def test_soft_value_iteration_matches_a_numpy_reference():
         soft_value_iteration(torch.as_tensor(reward), torch.as_tensor(nxt), gamma=1.0)
     with pytest.raises(ValueError, match="temperature=0"):
         soft_value_iteration(reward, nxt, temperature=0)
+
+
+def test_soft_value_iteration_runs_a_batch_of_reward_tables_like_each_alone():
+    rng = np.random.default_rng(3)
+    rewards = torch.as_tensor(rng.normal(size=(3, 6, 4)))
+    nxt = torch.as_tensor(rng.integers(6, size=(6, 4)))
+    batched = soft_value_iteration(rewards, nxt, gamma=0.9, iterations=40)
+    assert batched.log_policy.shape == (3, 6, 4) and batched.value.shape == (3, 6)
+    for i in range(3):
+        alone = soft_value_iteration(rewards[i], nxt, gamma=0.9, iterations=40)
+        torch.testing.assert_close(batched.log_policy[i], alone.log_policy, rtol=0, atol=1e-12)
+        torch.testing.assert_close(batched.value[i], alone.value, rtol=0, atol=1e-12)
+
+
+def test_termination_link_recovers_a_logistic_and_stays_finite_when_classes_separate():
+    gen = torch.Generator().manual_seed(0)
+    reward = 4 * torch.rand(20000, generator=gen) - 2
+    done = torch.rand(20000, generator=gen) < torch.sigmoid(1.5 * reward - 0.5)
+    link = TerminationLink.fit(reward, done, l2=1e-6)
+    assert link.scale == pytest.approx(1.5, abs=0.1) and link.bias == pytest.approx(-0.5, abs=0.1)
+    # the teacher's goal-reaching reward (+6) stands apart from every other (<= +1): finite, and decisive
+    sep = TerminationLink.fit(torch.tensor([6.0] * 5 + [1.0, -1.0, 0.0] * 100),
+                              torch.tensor([True] * 5 + [False] * 300))
+    assert 0 < sep.scale < 100
+    logp = sep.log_prob(torch.tensor([6.0, 1.0]), torch.tensor([True, True]))
+    assert float(logp[0]) > -0.5 and float(logp[1]) < -3
+    # log p(done) and log p(not done) are the two sides of one Bernoulli
+    both = sep.log_prob(torch.tensor([3.0, 3.0]), torch.tensor([True, False])).exp().sum()
+    assert float(both) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="ended episodes and of steps that did not"):
+        TerminationLink.fit(torch.ones(4), torch.zeros(4, dtype=torch.bool))
+
+
+def test_latent_losses_score_many_contexts_in_one_pass_and_read_where_episodes_end():
+    demos = make_demonstrations(episodes=3, seed=0)
+    env = TINY.make_env(obs_mode="coords", observe_goal=False)
+    objective = make_loss("maxent_irl", demos, env=env)
+    assert objective.items["done"].sum() == int(np.sum(demos.done)) > 0
+    model = RewardModel(env.observation_space, env.action_space, hidden_sizes=(8,), context_dim=2, seed=0)
+    contexts = torch.tensor([[0.0, 0.0], [4.0, 4.0], [1.0, -2.0]])
+    with torch.no_grad():
+        batched = objective.latent_losses(model, contexts)
+        for i, c in enumerate(contexts):
+            one = objective.with_context({TINY.id: c.tolist()})(model)
+            assert float(batched[i]) == pytest.approx(float(one), rel=1e-5)
+        # with a link, each step adds -log p(done_t | R(s_t, a_t)) (mean over steps)
+        link = TerminationLink(scale=2.0, bias=-3.0)
+        with_link = objective.latent_losses(model, contexts, link)
+        table = reward_table(model, objective.shared["irl_obs"][0], objective.shared["irl_next_state"],
+                             objective.shared["irl_done"][0], contexts)
+        r = table[:, objective.items["state"], objective.items["action"]]
+        extra = -link.log_prob(r, objective.items["done"]).sum(dim=1) / len(objective)
+        torch.testing.assert_close(with_link, batched + extra)
 
 
 def test_temperature_rescales_the_reward():

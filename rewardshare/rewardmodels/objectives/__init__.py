@@ -23,6 +23,7 @@ from rewardshare.rewardmodels.objectives.base import Batch, Objective, RewardFn,
 from rewardshare.rewardmodels.objectives.demonstrations import (
     MaxEntIRLObjective,
     SoftValues,
+    TerminationLink,
     boltzmann_log_likelihood,
     default_iterations,
     demonstration_log_likelihood,
@@ -102,7 +103,8 @@ def make_loss(kind: str, data: Any, **kwargs: Any) -> Objective:
 
 __all__ = [
     "LOSS_KINDS", "Batch", "LabelObjective", "MaxEntIRLObjective", "Objective", "PreferenceObjective", "RewardFn",
-    "SoftValues", "boltzmann_log_likelihood", "call_reward", "default_iterations", "demonstration_log_likelihood",
-    "greedy_policy", "infer_kind", "make_loss", "reward_table", "soft_value_iteration", "trex_pairs",
+    "SoftValues", "TerminationLink", "boltzmann_log_likelihood", "call_reward", "default_iterations",
+    "demonstration_log_likelihood", "greedy_policy", "infer_kind", "make_loss", "reward_table",
+    "soft_value_iteration", "trex_pairs",
 ]
 

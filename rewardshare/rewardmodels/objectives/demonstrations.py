@@ -21,6 +21,10 @@ candidate goal for an exact posterior over goals (:func:`boltzmann_log_likelihoo
   ``gamma**k < 1e-4`` (88 for 0.9), unrolled so gradients flow through every iteration.
 - *No terminal state*: the goal is not made absorbing in the dynamics, since knowing where episodes end would tell
   the learner where the goal is; the reward alone has to explain the demonstrations.
+- *Where episodes end* is evidence too, when a :class:`TerminationLink` is given (a model of how the teacher's
+  episodes end given the reward, calibrated on source tasks, e.g. by
+  :class:`~rewardshare.rewardmodels.reuse.LatentTask`): ``log p(done_t | R(s_t, a_t))`` is added for every
+  demonstrated step, so an episode that ends in a cell says that its reward is the one that ends episodes there.
 - The ``done`` input of a model built with ``use_done=True`` is ``True`` on transitions into the task's goal (what the
   env reports), so such a model sees the same inputs here as on the env.
 """
@@ -29,10 +33,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rewardshare.envs import Cell, GridMDP, env_from_metadata, goal_from_task_id, grid_env_of
 from rewardshare.rewardmodels.objectives.base import Batch, Objective, RewardFn, call_reward, get_field, task_indices
@@ -45,24 +51,30 @@ def reward_table(
     done: torch.Tensor,
     context: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``R(s, a, T(s, a))`` for every state and action.
+    """``R(s, a, T(s, a))`` for every state and action, at one context or at each of ``M`` contexts.
 
     Args:
         model: A reward model (called like :meth:`RewardModel.forward`).
         obs: ``(S, *obs_shape)`` per-state observations.
         next_state: ``(S, A)`` int64.
         done: ``(S, A)`` bool.
-        context: ``(context_dim,)`` or ``None``.
+        context: ``(context_dim,)``, ``(M, context_dim)`` (one table per row, in one model call) or ``None``.
 
     Returns:
-        ``(S, A)`` rewards (differentiable).
+        ``(S, A)`` rewards, or ``(M, S, A)`` for ``M`` contexts (differentiable).
     """
     n_states, n_actions = next_state.shape
     state = torch.arange(n_states, device=obs.device).repeat_interleave(n_actions)
     action = torch.arange(n_actions, device=obs.device).repeat(n_states)
     nxt = next_state.reshape(-1)
-    r = call_reward(model, obs[state], action, obs[nxt], done.reshape(-1), context)
-    return r.reshape(n_states, n_actions)
+    if context is None or context.dim() == 1:
+        r = call_reward(model, obs[state], action, obs[nxt], done.reshape(-1), context)
+        return r.reshape(n_states, n_actions)
+    m, n = context.shape[0], n_states * n_actions
+    r = call_reward(model, obs[state].repeat(m, *([1] * (obs.dim() - 1))), action.repeat(m),
+                    obs[nxt].repeat(m, *([1] * (obs.dim() - 1))), done.reshape(-1).repeat(m),
+                    context.repeat_interleave(n, dim=0))
+    return r.reshape(m, n_states, n_actions)
 
 
 def default_iterations(gamma: float, tol: float = 1e-4) -> int:
@@ -94,15 +106,15 @@ def soft_value_iteration(
     """Discounted soft (log-sum-exp) value iteration on a deterministic finite MDP.
 
     Args:
-        reward: ``(S, A)`` rewards ``R(s, a)`` (a torch tensor keeps the graph; a numpy array is computed in float64
-            and the results come back as numpy arrays).
+        reward: ``(..., S, A)`` rewards ``R(s, a)``, any leading batch dimensions (a torch tensor keeps the graph;
+            a numpy array is computed in float64 and the results come back as numpy arrays).
         mdp: The :class:`~rewardshare.envs.GridMDP`, or its ``(S, A)`` int64 next-state table.
         gamma: Discount in ``[0, 1)``.
         temperature: Boltzmann temperature ``tau > 0``: ``pi(a | s) ∝ exp(Q(s, a) / tau)``.
         iterations: Number of backups from ``V = 0`` (default :func:`default_iterations`).
 
     Returns:
-        ``SoftValues(value (S,), q (S, A), log_policy (S, A))``; unpack as ``V, Q, log_pi = ...``.
+        ``SoftValues(value (..., S), q (..., S, A), log_policy (..., S, A))``; unpack as ``V, Q, log_pi = ...``.
 
     Raises:
         ValueError: On ``gamma`` outside ``[0, 1)`` or a temperature that is not a finite float > 0.
@@ -120,13 +132,13 @@ def soft_value_iteration(
     else:
         next_state = torch.as_tensor(np.asarray(table, dtype=np.int64), device=r.device)
     k = default_iterations(gamma) if iterations is None else int(iterations)
-    v = torch.zeros(r.shape[0], dtype=r.dtype, device=r.device)
+    v = torch.zeros(r.shape[:-1], dtype=r.dtype, device=r.device)
     q = r
     for _ in range(k):
-        q = r + gamma * v[next_state]
+        q = r + gamma * v[..., next_state]
         # tau = 1 (IRL, every backup of every loss evaluation) skips two no-op tensor ops
-        v = torch.logsumexp(q, dim=1) if tau == 1.0 else tau * torch.logsumexp(q / tau, dim=1)
-    log_policy = q - v[:, None] if tau == 1.0 else (q - v[:, None]) / tau
+        v = torch.logsumexp(q, dim=-1) if tau == 1.0 else tau * torch.logsumexp(q / tau, dim=-1)
+    log_policy = q - v[..., None] if tau == 1.0 else (q - v[..., None]) / tau
     if as_numpy:
         return SoftValues(v.numpy(), q.numpy(), log_policy.numpy())
     return SoftValues(v, q, log_policy)
@@ -194,10 +206,63 @@ def greedy_policy(
     return np.argmax(r + gamma * v[ns], axis=1)
 
 
+@dataclass(frozen=True)
+class TerminationLink:
+    """How a teacher's episodes end, given the reward of the step: ``p(done | r) = sigmoid(scale * r + bias)``.
+
+    Fitted (:meth:`fit`) by logistic regression on transitions whose reward and episode-end flag are both known,
+    e.g. a model's predictions on its source tasks' labels; a small L2 penalty on ``scale`` keeps it finite when the
+    two classes separate (the goal-reaching transition's reward stands apart from every other). With it, the
+    demonstrations' likelihood (:meth:`MaxEntIRLObjective.latent_losses`) also scores where each episode ended.
+
+    Attributes:
+        scale: Slope of the logit in the reward.
+        bias: The logit at reward 0.
+    """
+
+    scale: float
+    bias: float
+
+    def log_prob(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        """Elementwise ``log p(done | reward)`` (differentiable in ``reward``)."""
+        logits = self.scale * reward + self.bias
+        target = torch.broadcast_to(done.to(logits.dtype), logits.shape)
+        return -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+    @classmethod
+    def fit(cls, reward: torch.Tensor, done: torch.Tensor, l2: float = 1e-3) -> TerminationLink:
+        """Maximum-likelihood ``(scale, bias)`` with the penalty ``l2 * scale^2`` on the mean log-likelihood.
+
+        Args:
+            reward: ``(n,)`` rewards of the steps.
+            done: ``(n,)`` bool, whether each step ended its episode.
+            l2: Penalty weight (> 0).
+
+        Raises:
+            ValueError: If ``done`` is all ``True`` or all ``False`` (nothing to learn the link from).
+        """
+        r = torch.as_tensor(reward, dtype=torch.float64).reshape(-1).detach()
+        y = torch.as_tensor(done).reshape(-1).to(torch.float64)
+        if r.shape != y.shape or not 0 < float(y.sum()) < len(y):
+            raise ValueError("a termination link needs rewards of steps that ended episodes and of steps that did not")
+        theta = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(theta[0] * r + theta[1], y) + l2 * theta[0] ** 2
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return cls(float(theta[0].detach()), float(theta[1].detach()))
+
+
 class MaxEntIRLObjective(Objective):
     """``"maxent_irl"``: the demonstrations' negative log-likelihood under the soft-optimal policy of the model.
 
-    Items: demonstration steps ``state (n,)`` (index into the free cells), ``action (n,)``, ``task_index (n,)``.
+    Items: demonstration steps ``state (n,)`` (index into the free cells), ``action (n,)``, ``done (n,)`` (the step
+    ended its episode at the goal), ``task_index (n,)``.
     Shared: ``irl_obs (T, S, *obs)``, ``irl_next_state (S, A)``, ``irl_done (T, S, A)`` for the ``T`` tasks (one
     layout). A batch runs soft value iteration once per task present in it, so full-batch training is the norm.
 
@@ -262,9 +327,11 @@ class MaxEntIRLObjective(Objective):
                 goal = goal_from_task_id(tid)
             mdps.append(GridMDP.from_env(base, goal))
         states = mdps[0].state_of(pos) if n else np.zeros(0, np.int64)
+        done = get_field(data, "done", required=False)
         items = {
             "state": torch.as_tensor(states),
             "action": torch.as_tensor(action),
+            "done": torch.as_tensor(np.zeros(n, bool) if done is None else np.asarray(done, dtype=bool)),
             "task_index": task_index,
         }
         shared = {
@@ -298,4 +365,28 @@ class MaxEntIRLObjective(Objective):
             nll = -logp[batch["state"][sel], batch["action"][sel]].sum()
             total = nll if total is None else total + nll
         assert total is not None, "empty batch"
+        return total / task_index.shape[0]
+
+    def latent_losses(
+        self, model: RewardFn, contexts: torch.Tensor, termination: TerminationLink | None = None
+    ) -> torch.Tensor:
+        """``(M,)``: :meth:`loss` of all items under ``model`` at each of ``M`` contexts ``(M, context_dim)``, with one
+        batched reward table and soft value iteration per task (a latent-task model's many candidate latents at the
+        cost of a few).
+
+        With a ``termination`` link, ``-log p(done_t | R(s_t, a_t))`` of every step is added: where the episodes
+        ended (and where they did not) is evidence about the reward. Means over the steps, like :meth:`loss`.
+        """
+        task_index = self.items["task_index"]
+        total = contexts.new_zeros(contexts.shape[0])
+        for t in torch.unique(task_index).tolist():
+            sel = task_index == t
+            r = reward_table(model, self.shared["irl_obs"][t], self.shared["irl_next_state"],
+                             self.shared["irl_done"][t], contexts)
+            logp = soft_value_iteration(r, self.shared["irl_next_state"], self.gamma,
+                                        iterations=self.iterations).log_policy
+            s, a = self.items["state"][sel], self.items["action"][sel]
+            total = total - logp[:, s, a].sum(dim=1)
+            if termination is not None:
+                total = total - termination.log_prob(r[:, s, a], self.items["done"][sel]).sum(dim=1)
         return total / task_index.shape[0]

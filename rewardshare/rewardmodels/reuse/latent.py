@@ -11,6 +11,11 @@ that it stays invertible with few tasks). A new task is not "trained"; its laten
 with ``L`` the objective's mean loss over its ``n`` items: for labels the Gaussian likelihood's ``c = 1 / (2
 sigma^2)``, ``sigma^2`` the model's own residual on its source tasks (how far its predictions are from labels it was
 trained on), for preferences and demonstrations ``c = 1`` (their losses already are negative log-likelihoods).
+For demonstrations the likelihood also scores where each episode ended: a
+:class:`~rewardshare.rewardmodels.objectives.TerminationLink` ``p(done | R)``, fitted at pre-training on the
+source labels' episode-end flags against the network's own predictions, says which rewards end episodes, so a
+demonstration that ends in a cell is evidence that the new task's reward ends episodes there (as the Bayes reference
+reads the same flag as "the goal is here"). Without episode-end flags in the source labels there is no link.
 
 The posterior is multi-modal at small ``n`` (a few labels fit several goals), so ``z*`` is sought from several
 starts at once: the ``n_top`` source latents that explain ``D`` best, the prior mean and ``n_prior_samples`` draws
@@ -37,7 +42,8 @@ from gymnasium import spaces
 from torch import Tensor
 
 from rewardshare.rewardmodels.model import RewardModel
-from rewardshare.rewardmodels.objectives import LabelObjective, Objective
+from rewardshare.rewardmodels.objectives import LabelObjective, MaxEntIRLObjective, Objective, TerminationLink
+from rewardshare.rewardmodels.objectives.base import call_reward
 from rewardshare.rewardmodels.reuse.adapt import AdaptationBudget, Penalty
 from rewardshare.rewardmodels.reuse.functional import FunctionalModel, per_task_losses, stack_items
 from rewardshare.rewardmodels.reuse.multitask import TaskEmbedding
@@ -121,6 +127,7 @@ class LatentTask(TaskEmbedding):
         self.prior_precision: Tensor | None = None
         self._prior_chol: Tensor | None = None
         self.noise_variance: float = MIN_NOISE_VARIANCE
+        self.termination: TerminationLink | None = None
         self._cache: dict[int, tuple[Objective, LatentPosterior]] = {}
 
     # -- pre-training ------------------------------------------------------------------------------------------
@@ -140,7 +147,26 @@ class LatentTask(TaskEmbedding):
         # the label likelihood's variance: the model's residual on its own source labels (last 5% of pre-training)
         tail = self.history[-max(1, len(self.history) // 20):]
         self.noise_variance = max(float(np.mean(tail)), MIN_NOISE_VARIANCE) if tail else MIN_NOISE_VARIANCE
+        self.termination = self._fit_termination(source)
         return self
+
+    def _fit_termination(self, source: Objective) -> TerminationLink | None:
+        """The :class:`TerminationLink` of the source labels' episode-end flags against the network's predictions at
+        each source task's latent; ``None`` for other feedback or when no label (or every label) ended an episode."""
+        if not isinstance(source, LabelObjective):
+            return None
+        done = source.items["done"]
+        if not 0 < int(done.sum()) < len(done):
+            return None
+        assert self.model is not None and self.embeddings is not None and self.task_ids is not None
+        rows = torch.as_tensor([self.task_ids.index(t) for t in source.task_ids])[source.items["task_index"]]
+        with torch.no_grad():
+            reward = torch.cat([
+                call_reward(self.model, source.items["obs"][i:i + 4096], source.items["action"][i:i + 4096],
+                            source.items["next_obs"][i:i + 4096], done[i:i + 4096], self.embeddings[rows[i:i + 4096]])
+                for i in range(0, len(done), 4096)
+            ])
+        return TerminationLink.fit(reward, done)
 
     def start_model(self, task: Any = None) -> RewardModel:
         """A source task's model if ``task`` is one; else the network at the prior mean ``mu`` (zero-shot)."""
@@ -177,13 +203,9 @@ class LatentTask(TaskEmbedding):
         """``(M, d)`` starting latents for one target: best source latents, the prior mean, prior draws."""
         assert self.model is not None and self.embeddings is not None and self._prior_chol is not None
         score = self.neg_log_posterior(target, self.embeddings)
-        # an objective with shared tensors (MaxEnt IRL: a soft value iteration per evaluation) cannot be vectorised
-        # over starts, so each start costs a full loop: keep the few best source latents and the prior mean only
-        slow = bool(target.shared)
-        n_top = max(1, self.n_top // 4) if slow else self.n_top
-        n_draws = 0 if slow else self.n_prior_samples
-        top = self.embeddings[torch.argsort(score)[:n_top]]
-        draws = self.prior_mean + torch.randn(n_draws, self.embedding_dim, generator=gen) @ self._prior_chol.T
+        top = self.embeddings[torch.argsort(score)[:self.n_top]]
+        noise = torch.randn(self.n_prior_samples, self.embedding_dim, generator=gen)
+        draws = self.prior_mean + noise @ self._prior_chol.T
         return torch.cat([top, self.prior_mean[None], draws])
 
     def neg_log_posterior(self, target: Objective, z: Tensor) -> Tensor:
@@ -201,8 +223,16 @@ class LatentTask(TaskEmbedding):
     def _row_losses(self, targets: Sequence[Objective], z: Tensor) -> Tensor:
         """``(N,)`` losses of target ``i`` under latent ``z[i]``, the network's weights shared (not copied) by every
         row: vectorised over rows with :func:`torch.func.vmap` when the targets allow it (one kind, one size, no
-        shared tensors), else a loop (MaxEnt IRL)."""
+        shared tensors); demonstrations batch every row of one target in one reward table and soft value iteration
+        (:meth:`MaxEntIRLObjective.latent_losses`, with the termination link); else a loop."""
         assert self.model is not None
+        if all(isinstance(t, MaxEntIRLObjective) for t in targets):
+            groups: dict[int, tuple[MaxEntIRLObjective, list[int]]] = {}
+            for i, t in enumerate(targets):
+                groups.setdefault(id(t), (t, []))[1].append(i)  # type: ignore[arg-type]
+            order = torch.as_tensor([i for _, rows in groups.values() for i in rows])
+            losses = torch.cat([t.latent_losses(self.model, z[rows], self.termination) for t, rows in groups.values()])
+            return losses[torch.argsort(order)]
         if len({type(t) for t in targets}) == 1 and len({len(t) for t in targets}) == 1 and not any(
             t.shared for t in targets
         ):
@@ -322,4 +352,5 @@ class LatentTask(TaskEmbedding):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "n_top": self.n_top, "n_prior_samples": self.n_prior_samples,
                 "infer_steps": self.infer_steps, "infer_lr": self.infer_lr, "prior_shrinkage": self.prior_shrinkage,
-                "noise_variance": self.noise_variance}
+                "noise_variance": self.noise_variance,
+                "termination": None if self.termination is None else [self.termination.scale, self.termination.bias]}

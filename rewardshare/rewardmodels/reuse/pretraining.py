@@ -17,6 +17,9 @@ from rewardshare.rewardmodels.objectives import Objective
 from rewardshare.rewardmodels.reuse.functional import draw_items, per_task_losses, split_by_task, stack_items
 from rewardshare.rewardmodels.training import train_mode
 
+#: Learning-rate schedules of :func:`train_per_task`.
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+
 
 def train_per_task(
     model: nn.Module,
@@ -32,6 +35,7 @@ def train_per_task(
     items_per_task: int = 32,
     tasks_per_step: int | None = None,
     seed: int = 0,
+    lr_schedule: str = "constant",
 ) -> list[float]:
     """Train on the mean of per-task losses, ``(1/T) sum_t L_t(theta, phi_t)``, each task with its own tensors.
 
@@ -52,13 +56,17 @@ def train_per_task(
         items_per_task: Items per task per step (drawn with replacement when a task has fewer).
         tasks_per_step: Tasks per step; ``None`` for all.
         seed: Seeds the draws.
+        lr_schedule: ``"constant"`` (``lr`` at every step) or ``"cosine"`` (``lr`` decayed along a half cosine to 0
+            at the last step, :class:`torch.optim.lr_scheduler.CosineAnnealingLR`).
 
     Returns:
         The mean per-task loss of each step.
 
     Raises:
-        ValueError: If a task of ``source`` has no row in ``task_order``.
+        ValueError: If a task of ``source`` has no row in ``task_order``, or on an unknown ``lr_schedule``.
     """
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule={lr_schedule!r} is not allowed: use one of {LR_SCHEDULES}")
     groups = split_by_task(source)
     order = list(task_order)
     missing = [t for t in groups if t not in order]
@@ -71,6 +79,9 @@ def train_per_task(
     if not params:
         raise ValueError("nothing to train: train_model=False and no extra_params")
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    # the constant schedule has no scheduler at all, so its steps are those of the code before schedules existed
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, int(steps)))
+                 if lr_schedule == "cosine" else None)
     rng = np.random.default_rng(seed)
     history: list[float] = []
     n_tasks = len(ids) if tasks_per_step is None else min(int(tasks_per_step), len(ids))
@@ -86,5 +97,7 @@ def train_per_task(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             history.append(float(loss.detach()))
     return history
