@@ -98,6 +98,19 @@ def test_latent_losses_score_many_contexts_in_one_pass_and_read_where_episodes_e
         torch.testing.assert_close(with_link, batched + extra)
 
 
+def test_the_done_table_marks_only_cells_where_demonstrations_ended():
+    env = TINY.make_env(obs_mode="coords", observe_goal=False)
+    reached = make_demonstrations(episodes=2, seed=0)
+    assert reached.done.any()
+    # demonstrations that reach the goal show where episodes end: every move into it, as the env reports
+    np.testing.assert_array_equal(make_loss("maxent_irl", reached, env=env).shared["irl_done"][0].numpy(),
+                                  GridMDP.from_env(env, TINY.goal).done)
+    # truncated ones do not: the goal is not read from the task id
+    cut = make_demonstrations(episodes=2, seed=0, max_steps=1)
+    assert not cut.done.any()
+    assert not make_loss("maxent_irl", cut, env=env).shared["irl_done"].any()
+
+
 def test_temperature_rescales_the_reward():
     # V_tau(R) = tau * V_1(R / tau) and the policies agree: a temperature is a reward scale
     rng = np.random.default_rng(1)

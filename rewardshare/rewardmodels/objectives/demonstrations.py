@@ -25,8 +25,10 @@ candidate goal for an exact posterior over goals (:func:`boltzmann_log_likelihoo
   episodes end given the reward, calibrated on source tasks, e.g. by
   :class:`~rewardshare.rewardmodels.reuse.LatentTask`): ``log p(done_t | R(s_t, a_t))`` is added for every
   demonstrated step, so an episode that ends in a cell says that its reward is the one that ends episodes there.
-- The ``done`` input of a model built with ``use_done=True`` is ``True`` on transitions into the task's goal (what the
-  env reports), so such a model sees the same inputs here as on the env.
+- The ``done`` input of a model built with ``use_done=True`` is ``True`` on every transition into a cell where one of
+  the task's demonstrations *ended* its episode (the grid envs end episodes on reaching a cell): what the env
+  reports once a demonstration has reached the goal, and no more than the data shows (a task whose demonstrations
+  never reached its goal has no such transition).
 """
 
 from __future__ import annotations
@@ -334,10 +336,17 @@ class MaxEntIRLObjective(Objective):
             "done": torch.as_tensor(np.zeros(n, bool) if done is None else np.asarray(done, dtype=bool)),
             "task_index": task_index,
         }
+        next_state = mdps[0].next_state
+        done_tables = []
+        for t in range(len(task_ids)):
+            # transitions into the cells where the task's episodes were seen to end (see the module docstring)
+            sel = items["done"].numpy() & (task_index.numpy() == t)
+            ended = np.unique(next_state[states[sel], action[sel]])
+            done_tables.append(np.isin(next_state, ended) & ~np.isin(np.arange(len(next_state)), ended)[:, None])
         shared = {
             "irl_obs": torch.as_tensor(np.stack([m.obs for m in mdps])),
-            "irl_next_state": torch.as_tensor(mdps[0].next_state),
-            "irl_done": torch.as_tensor(np.stack([m.done for m in mdps])),
+            "irl_next_state": torch.as_tensor(next_state),
+            "irl_done": torch.as_tensor(np.stack(done_tables)),
         }
         obj = cls(items, task_ids, shared)
         obj.gamma = float(gamma)
