@@ -7,11 +7,13 @@ agent would do on the latent model's MAP reward in four settings: the model read
 (``RewardModel(use_done=...)``), and the reward is served plain or potential-shaped (``RewardOptions(shaping=
 "potential")``: only ``phi(s') - phi(s)`` of the table, phi fitted by least squares over every move).
 
-Per (validation goal, label draw, k): EPIC of the MAP reward; the best two-step cycle of its table; and
+Per (validation goal, feedback draw, k): EPIC of the MAP reward; the best two-step cycle of its table; and
 ``reaches``: the fraction of start cells from which the greedy policy of value iteration on the served table
 (gamma 0.99, entering the true goal ends the episode, as in the env) reaches the goal within the 50-step horizon.
 
     python benchmarks/done_planning.py            # four rooms 9x9, pre-training seed 0: about 6 minutes on one core
+    python benchmarks/done_planning.py --feedback demonstrations --ks 1 2 --out \
+        benchmarks/results/done_planning_demos.json   # the MAP latent from 1-2 demonstrations instead of k labels
     python benchmarks/done_planning.py --quick    # seconds
 
 Writes ``benchmarks/results/done_planning.json``.
@@ -32,7 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collapse_analysis import best_cycle2, potential_projection, rollout, value_iteration  # noqa: E402
 
 from rewardshare._atomic import atomic_write_json  # noqa: E402
-from rewardshare.experiments.fewshot import Scorer, family_split, source_labels, stable_seed  # noqa: E402
+from rewardshare.experiments.fewshot import (  # noqa: E402
+    Scorer,
+    draw_feedback,
+    family_split,
+    objective_of,
+    source_labels,
+    stable_seed,
+)
 from rewardshare.experiments.fewshot_config import FewShotConfig  # noqa: E402
 from rewardshare.feedback import collect_transitions  # noqa: E402
 from rewardshare.rewardmodels import make_loss  # noqa: E402
@@ -66,10 +75,15 @@ def run_family(spec: str, use_done: bool, args: argparse.Namespace, settings: di
         mdp = scorer.mdp
         for d in range(args.draws):
             s = stable_seed("diagnosis", goal.id, d)  # latent_diagnosis.py's draws
-            pool = collect_transitions(goal, max(args.ks), coverage="uniform", seed=s)
-            pool = pool.select(np.random.default_rng(s).permutation(len(pool)))
+            if args.feedback == "labels":
+                pool = collect_transitions(goal, max(args.ks), coverage="uniform", seed=s)
+                pool = pool.select(np.random.default_rng(s).permutation(len(pool)))
+            else:
+                pool = draw_feedback(cfg, args.feedback, goal, max(args.ks), s)
             for k in args.ks:
-                post = method.infer([make_loss("mse", pool.select(np.arange(k)))])[0]
+                target = (make_loss("mse", pool.select(np.arange(k))) if args.feedback == "labels"
+                          else objective_of(cfg, args.feedback, pool.select(np.arange(k))))
+                post = method.infer([target])[0]
                 model = method.model_at(post.map)
                 full = reward_tensor(model, mdp)
                 r = np.take_along_axis(full, mdp.next_state[:, :, None], axis=2)[:, :, 0]
@@ -101,8 +115,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="Tiny settings for a smoke test (seconds).")
     p.add_argument("--family", default="four_rooms:9", help="Task family, layout:size.")
     p.add_argument("--seed", type=int, default=0, help="Pre-training seed (draws the validation goals).")
-    p.add_argument("--ks", type=int, nargs="+", default=[8, 16, 32], help="Label counts.")
-    p.add_argument("--draws", type=int, default=2, help="Label draws per validation goal.")
+    p.add_argument("--feedback", choices=["labels", "demonstrations"], default="labels",
+                   help="What the latent is inferred from (the model pre-trains on labels either way).")
+    p.add_argument("--ks", type=int, nargs="+", default=[8, 16, 32], help="Feedback counts (labels or demonstrations).")
+    p.add_argument("--draws", type=int, default=2, help="Feedback draws per validation goal.")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "done_planning.json"), help="Output JSON.")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -119,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{s['reaches_plain']:.2f} | {s['reaches_potential']:.2f}")
     command = " ".join(["python benchmarks/done_planning.py", *(sys.argv[1:] if argv is None else argv)])
     out = {"benchmark": "done_planning", "command": command,
-           "settings": {"family": args.family, "seed": args.seed, "ks": args.ks, "draws": args.draws,
+           "settings": {"family": args.family, "seed": args.seed, "feedback": args.feedback, "ks": args.ks,
+                        "draws": args.draws,
                         "latent": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
                         "gamma": 0.99, "horizon": HORIZON},
            "note": "validation goals of the train split only (never held-out goals); reaches = fraction of start "

@@ -102,6 +102,36 @@ def done_profiles(agents_four_rooms: Any, collapse: Any, agents_active_four_room
                 agents_demos, profile="agents_demos_done", algos=("ppo", "dqn"), **done)}
 
 
+def demo_end_profiles(agents_demos: Any, agents_demos_four_rooms: Any) -> dict[str, Any]:
+    """Agents on the latent model inferred from one demonstration *with where it ended*: its likelihood scores each
+    step's episode-end flag through the :class:`~rewardshare.rewardmodels.objectives.TerminationLink` the model fits
+    on its source labels. Every other field is the base profile's, except the issue-12 statistics (8 held-out goals x
+    5 seeds), both algorithms and k = 1:
+
+    - ``agents_demos_end``: ``agents_demos`` (open 8x8, 20k steps), PPO and DQN; 400 runs.
+    - ``agents_demos_end_four_rooms``: ``agents_demos_four_rooms`` (four rooms 9x9, 24k steps), PPO and DQN; 400 runs.
+
+    Served plain and potential-shaped (scratch too: its ensemble's reward). Why potential (measured on *validation*
+    goals before any of their runs, ``benchmarks/done_planning.py --feedback demonstrations --ks 1 2``, four rooms,
+    pre-training seed 0, 6 goals x 2 draws): from 1-2 demonstrations the MAP latent is at EPIC 0.14 (0.25 without
+    the episode ends), its plain table has positive two-step cycles (+1.4) and value iteration on it reaches the goal
+    from no start, on its potential-shaped table from 92-100% of starts. Models that read ``done`` are further off
+    there (EPIC 0.34) and are not used.
+
+    Args:
+        agents_demos: The ``agents_demos`` profile.
+        agents_demos_four_rooms: The ``agents_demos_four_rooms`` profile.
+
+    Returns:
+        ``{name: BenchConfig}``.
+    """
+    end = {"ks": (1,), "rl_ks": (1,), "n_eval_tasks": 8, "seeds": (0, 1, 2, 3, 4), "algos": ("ppo", "dqn"),
+           "reward_uncertainty": ("none", "potential")}
+    return {"agents_demos_end": dataclasses.replace(agents_demos, profile="agents_demos_end", **end),
+            "agents_demos_end_four_rooms": dataclasses.replace(
+                agents_demos_four_rooms, profile="agents_demos_end_four_rooms", **end)}
+
+
 def all_profiles(config_class: Any) -> dict[str, Any]:
     """Every named profile, ``{name: BenchConfig}``, built with the config class it is given (config builds
     :data:`~.config.PROFILES` with this, so this module does not import it back). ``smoke``: the test suite's
@@ -124,7 +154,8 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
     ``agents_four_rooms``, ``collapse``, ``agents_active_four_rooms`` and ``agents_demos_four_rooms`` with reward models
     that read the env's episode-end flag, served plain and potential-shaped (216, 216, 120 and 108 runs);
     ``agents_maze_done``: the first of them on the 9x9 maze (216 runs); ``agents_demos_done``: ``agents_demos``
-    likewise, PPO and DQN (216).
+    likewise, PPO and DQN (216). ``agents_demos_end``, ``agents_demos_end_four_rooms``: one demonstration read with
+    where it ended, 8 held-out goals x 5 seeds, PPO and DQN (:func:`demo_end_profiles`).
     """
     smoke = config_class(
         profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),
@@ -180,7 +211,8 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
             "agents_dqn_open": agents_dqn_open, **issue12,
             **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"],
-                            issue12["agents_demos_four_rooms"], issue12["agents_demos"])}
+                            issue12["agents_demos_four_rooms"], issue12["agents_demos"]),
+            **demo_end_profiles(issue12["agents_demos"], issue12["agents_demos_four_rooms"])}
 
 
-__all__ = ["all_profiles", "done_profiles", "issue12_profiles"]
+__all__ = ["all_profiles", "demo_end_profiles", "done_profiles", "issue12_profiles"]

@@ -53,3 +53,10 @@ def test_quick_run_uses_validation_goals_only(tmp_path) -> None:
     assert {(s["use_done"], s["k"]) for s in data["summary"]} == {(False, 4), (True, 4)}
     for r in data["runs"]:
         assert 0.0 <= r["reaches_plain"] <= 1.0 and 0.0 <= r["reaches_potential"] <= 1.0
+
+
+def test_quick_run_from_demonstrations(tmp_path) -> None:
+    mod = _load()
+    data = mod.main(["--quick", "--feedback", "demonstrations", "--out", str(tmp_path / "dp.json")])
+    assert data["settings"]["feedback"] == "demonstrations"
+    assert len(data["runs"]) == 2 * len(family_split(FewShotConfig(), "open:5", 0).validation)
