@@ -43,3 +43,18 @@ def test_the_code_path_runs_on_a_tiny_budget(name, tmp_path):
         (a, "teacher", "none") for a in c.algos}
     pess = [r for r in runs if r["method"] == "latent" and r["uncertainty"] == "pessimistic"]
     assert all(r["reward"]["kind"] == "latent_posterior" and r["reward"]["beta"] == 1.0 for r in pess)
+
+
+@pytest.mark.parametrize(("name", "base"), [("agents_demos_end", "agents_demos"),
+                                            ("agents_demos_end_four_rooms", "agents_demos_four_rooms")])
+def test_the_demonstration_end_profiles_fix_the_issue_statistics(name, base):
+    c, b = PROFILES[name], PROFILES[base]
+    assert (c.feedback, c.source_feedback, c.ks, c.rl_ks, c.algos, c.use_done) == (
+        "demonstrations", "labels", (1,), (1,), ("ppo", "dqn"), False)
+    assert (c.n_eval_tasks, c.seeds, c.reward_uncertainty) == (8, (0, 1, 2, 3, 4), ("none", "potential"))
+    assert (c.layout, c.size, c.total_timesteps, c.pretrain_steps) == (b.layout, b.size, b.total_timesteps,
+                                                                        b.pretrain_steps)
+    # 2 algos x 8 goals x 5 seeds x (2 methods x 2 variants x 1 k + teacher)
+    assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 2 * 8 * 5 * 5
+    # the base profile's 6 held-out goals come first: its results compare goal by goal
+    assert [t.id for t in task_split(c)["eval"]][:6] == [t.id for t in task_split(b)["eval"]]
