@@ -38,7 +38,14 @@ import torch
 from rewardshare._atomic import atomic_write_json
 from rewardshare.envs import GoalTask, TaskFamily
 from rewardshare.experiments.fewshot_config import BAYES, LOSS_OF_KIND, FewShotConfig
-from rewardshare.feedback import Teacher, collect_demonstrations, collect_preferences, collect_transitions
+from rewardshare.feedback import (
+    EnvOptions,
+    Teacher,
+    Transitions,
+    collect_demonstrations,
+    collect_preferences,
+    collect_transitions,
+)
 from rewardshare.rewardmodels import RewardModel, make_loss
 from rewardshare.rewardmodels.evaluation import epic_from_tensors, grid_mdp, reward_tensor
 from rewardshare.rewardmodels.objectives import Objective
@@ -91,13 +98,21 @@ def family_split(cfg: FewShotConfig, spec: str, seed: int) -> FamilySplit:
 
 
 # ------------------------------------------------------------------------------------------------ feedback
-def source_labels(split: FamilySplit, seed: int) -> Objective:
+def source_labels(split: FamilySplit, seed: int, goal_rows: bool = False) -> Objective:
     """What every method pre-trains on: per source goal, as many uniformly drawn reward labels as its grid has
-    ``(cell, action)`` pairs, as one MSE objective (seeded by the pre-training seed)."""
+    ``(cell, action)`` pairs, as one MSE objective (seeded by the pre-training seed); with ``goal_rows``, plus the
+    four moves out of each source goal (:attr:`FewShotConfig.source_goal_rows`)."""
     env = split.source[0].make_env()
     pairs = 4 * (len(env.layout.free_cells) - 1)
-    return make_loss("mse", collect_transitions(list(split.source), pairs * len(split.source), coverage="uniform",
-                                                seed=seed))
+    data = collect_transitions(list(split.source), pairs * len(split.source), coverage="uniform", seed=seed)
+    if goal_rows:
+        # every (cell, action) pair once on the absorbing-goal grid, of which the goal's own four moves
+        every = collect_transitions(list(split.source), (pairs + 4) * len(split.source), coverage="uniform",
+                                    seed=seed, env=EnvOptions(absorbing_goal=True))
+        goal_of = {t.id: t.goal for t in split.source}
+        goals = np.array([goal_of[str(t)] for t in every.task_id], dtype=np.int64)
+        data = Transitions.concatenate([data, every.select(np.flatnonzero((every.agent_pos == goals).all(axis=1)))])
+    return make_loss("mse", data)
 
 
 def draw_feedback(cfg: FewShotConfig, kind: str, task: GoalTask, n: int, seed: int) -> Dataset:
@@ -157,11 +172,12 @@ def _finite(x: float) -> float | None:
 # ------------------------------------------------------------------------------------------------ units
 def build_method(cfg: FewShotConfig, name: str, spaces: tuple[Any, Any], split: FamilySplit, seed: int) -> ReuseMethod:
     """Method ``name`` from the registry with the config's settings (and the grid size for goal conditioning)."""
-    settings = dict(cfg.settings.get(name, {}))
+    settings = {"hidden_sizes": tuple(cfg.hidden_sizes), **cfg.settings.get(name, {})}
+    settings["hidden_sizes"] = tuple(settings["hidden_sizes"])
     if name == "goal_conditioned":
         layout = split.source[0].resolve_layout()
         settings.update(height=layout.height, width=layout.width)
-    return make_method(name, *spaces, seed=seed, hidden_sizes=tuple(cfg.hidden_sizes), **settings)
+    return make_method(name, *spaces, seed=seed, **settings)
 
 
 def _runs(cfg: FewShotConfig, split: FamilySplit, seed: int) -> list[tuple[GoalTask, int]]:
@@ -176,7 +192,7 @@ def run_method_unit(cfg: FewShotConfig, spec: str, seed: int, name: str) -> dict
     split = family_split(cfg, spec, seed)
     env = split.source[0].make_env()
     spaces = (env.observation_space, env.action_space)
-    source = source_labels(split, seed)
+    source = source_labels(split, seed, cfg.source_goal_rows)
     method = build_method(cfg, name, spaces, split, seed)
     method.pretrain(source, list(split.source), seed=seed)
     pretrain_seconds = time.perf_counter() - start

@@ -71,6 +71,42 @@ def test_unit_digest_ignores_other_methods_but_not_the_settings() -> None:
     assert cfg.unit_digest("latent") != cfg.unit_digest("scratch")
 
 
+def test_source_goal_rows_add_the_four_moves_out_of_each_source_goal_and_only_change_digests_when_on() -> None:
+    cfg = FewShotConfig()
+    split = family_split(cfg, "open:5", 0)
+    plain, rows = fewshot.source_labels(split, 0), fewshot.source_labels(split, 0, goal_rows=True)
+    n = len(plain)
+    assert len(rows) == n + 4 * len(split.source)
+    for key in ("obs", "action", "next_obs", "done", "label"):  # the uniform draw is kept as it was
+        assert np.array_equal(rows.items[key][:n].numpy(), plain.items[key][:n].numpy())
+    extra = {k: v[n:].numpy() for k, v in rows.items.items()}
+    # the goal absorbs: every extra move starts and ends on its task's goal, pays 0 and ends nothing
+    goal_of = {t.id: np.array(t.goal) for t in split.source}
+    task = [rows.task_ids[i] for i in extra["task_index"]]
+    assert all(np.array_equal(o, goal_of[t]) and np.array_equal(o2, goal_of[t])
+               for o, o2, t in zip(extra["obs"], extra["next_obs"], task, strict=True))
+    assert not extra["done"].any() and np.all(extra["label"] == 0.0)
+    assert sorted(task) == sorted(t.id for t in split.source for _ in range(4))
+    assert {tuple(sorted(extra["action"][[i for i, x in enumerate(task) if x == t.id]])) for t in split.source} == {
+        (0, 1, 2, 3)}
+    # off by default, and then the stored units' digests are the ones they were written with
+    full = get_fewshot_profile("full")
+    stored = json.loads((BENCH.parent / "results" / "fewshot" / "units" / "open_8_s0_latent.json").read_text())
+    assert full.unit_digest("latent") == stored["digest"]
+    assert get_fewshot_profile("full", source_goal_rows=True).unit_digest("latent") != stored["digest"]
+    with pytest.raises(InvalidArgumentError, match="source_goal_rows=1 is not allowed"):
+        FewShotConfig(source_goal_rows=1)
+
+
+def test_a_method_setting_overrides_the_shared_network_widths() -> None:
+    cfg = FewShotConfig(settings={**FewShotConfig().settings, "latent": {"steps": 5, "hidden_sizes": [8, 8, 8, 8]}})
+    split = family_split(cfg, "open:5", 0)
+    env = split.source[0].make_env()
+    spaces = (env.observation_space, env.action_space)
+    assert fewshot.build_method(cfg, "latent", spaces, split, 0).config()["model"]["hidden_sizes"] == [8, 8, 8, 8]
+    assert fewshot.build_method(cfg, "scratch", spaces, split, 0).config()["model"]["hidden_sizes"] == [128, 128, 128]
+
+
 def test_hierarchical_bootstrap_and_first_reaching() -> None:
     est = hierarchical_bootstrap([[3.0, 3.0], [3.0]], n_boot=50)
     assert (est.value, est.low, est.high, est.n) == (3.0, 3.0, 3.0, 3)
