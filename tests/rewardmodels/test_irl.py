@@ -74,6 +74,8 @@ def test_termination_link_recovers_a_logistic_and_stays_finite_when_classes_sepa
     assert float(both) == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="ended episodes and of steps that did not"):
         TerminationLink.fit(torch.ones(4), torch.zeros(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="l2=0 is not allowed"):
+        TerminationLink.fit(torch.ones(2), torch.tensor([True, False]), l2=0)
 
 
 def test_latent_losses_score_many_contexts_in_one_pass_and_read_where_episodes_end():

@@ -241,8 +241,11 @@ class TerminationLink:
             l2: Penalty weight (> 0).
 
         Raises:
-            ValueError: If ``done`` is all ``True`` or all ``False`` (nothing to learn the link from).
+            ValueError: If ``done`` is all ``True`` or all ``False`` (nothing to learn the link from), if ``reward``
+                and ``done`` differ in size, or on ``l2 <= 0``.
         """
+        if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 > 0):
+            raise ValueError(f"l2={l2!r} is not allowed: use a finite float > 0")
         r = torch.as_tensor(reward, dtype=torch.float64).reshape(-1).detach()
         y = torch.as_tensor(done).reshape(-1).to(torch.float64)
         if r.shape != y.shape or not 0 < float(y.sum()) < len(y):
