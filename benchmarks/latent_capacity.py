@@ -52,8 +52,6 @@ from rewardshare._atomic import atomic_write_json
 from rewardshare.experiments.fewshot import FamilySplit, Scorer, family_split, source_labels, stable_seed
 from rewardshare.experiments.fewshot_config import FewShotConfig
 from rewardshare.feedback import collect_transitions
-from rewardshare.feedback.collection import EnvOptions
-from rewardshare.feedback.datasets import Transitions
 from rewardshare.rewardmodels import RewardModel, make_loss
 from rewardshare.rewardmodels.evaluation import epic_from_tensors, reward_tensor
 from rewardshare.rewardmodels.objectives import Objective
@@ -102,18 +100,6 @@ def _jsonable(settings: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}))
 
 
-def goal_row_labels(split: FamilySplit, seed: int) -> Transitions:
-    """The four transitions out of every source goal's goal cell, labelled by the teacher (0: the goal absorbs),
-    ``done`` false."""
-    env = split.source[0].make_env()
-    per_goal = 4 * len(env.layout.free_cells)
-    data = collect_transitions(list(split.source), per_goal * len(split.source), coverage="uniform", seed=seed,
-                               env=EnvOptions(absorbing_goal=True))
-    goal_of = {t.id: t.goal for t in split.source}
-    goals = np.array([goal_of[str(t)] for t in data.task_id], dtype=np.int64)
-    return data.select(np.flatnonzero((data.agent_pos == goals).all(axis=1)))
-
-
 def _scores(model: RewardModel, scorer: Scorer, goal: tuple[int, int]) -> tuple[float, float]:
     """EPIC of ``model`` against the scorer's teacher, as is and with the goal cell's row set to the teacher's."""
     tensor = np.array(reward_tensor(model, scorer.mdp))
@@ -132,12 +118,7 @@ def measure(settings: Mapping[str, Any], split: FamilySplit, seed: int, n_source
     env = split.source[0].make_env()
     pairs = 4 * (len(env.layout.free_cells) - 1)
     kwargs = {k: tuple(v) if k == "hidden_sizes" else v for k, v in settings.items() if k != "goal_rows"}
-    if settings.get("goal_rows"):
-        # source_labels' own draw (fewshot.source_labels), then the goal rows
-        labels = collect_transitions(list(split.source), pairs * len(split.source), coverage="uniform", seed=seed)
-        source = make_loss("mse", Transitions.concatenate([labels, goal_row_labels(split, seed)]))
-    else:
-        source = source_labels(split, seed)
+    source = source_labels(split, seed, goal_rows=bool(settings.get("goal_rows")))
     method = ScheduledLatentTask(env.observation_space, env.action_space, seed=seed, **kwargs)
     t0 = time.perf_counter()
     method.pretrain(source, list(split.source), seed=seed)

@@ -46,19 +46,6 @@ def test_quick_run_writes_results_and_resumes(tmp_path) -> None:
     assert again["entries"] == data["entries"]  # nothing recomputed
 
 
-def test_goal_row_labels_are_the_transitions_out_of_each_goal() -> None:
-    from rewardshare.experiments.fewshot import family_split
-    from rewardshare.experiments.fewshot_config import FewShotConfig
-
-    split = family_split(FewShotConfig(n_validation=2), "open:5", 0)
-    data = _load().goal_row_labels(split, 0)
-    assert len(data) == 4 * len(split.source)
-    goal_of = {t.id: t.goal for t in split.source}
-    for pos, nxt, tid in zip(data.agent_pos, data.next_agent_pos, data.task_id, strict=True):
-        assert tuple(pos) == tuple(nxt) == goal_of[str(tid)]
-    assert not data.done.any() and (data.label == 0).all()
-
-
 def test_the_committed_measurement_uses_validation_goals_only() -> None:
     data = json.loads((ROOT / "benchmarks" / "results" / "latent_capacity.json").read_text())
     assert data["command"].startswith("python benchmarks/latent_capacity.py")

@@ -160,12 +160,10 @@ class LatentTask(TaskEmbedding):
             return None
         assert self.model is not None and self.embeddings is not None and self.task_ids is not None
         rows = torch.as_tensor([self.task_ids.index(t) for t in source.task_ids])[source.items["task_index"]]
+        items = source.items
         with torch.no_grad():
-            reward = torch.cat([
-                call_reward(self.model, source.items["obs"][i:i + 4096], source.items["action"][i:i + 4096],
-                            source.items["next_obs"][i:i + 4096], done[i:i + 4096], self.embeddings[rows[i:i + 4096]])
-                for i in range(0, len(done), 4096)
-            ])
+            reward = call_reward(self.model, items["obs"], items["action"], items["next_obs"], done,
+                                 self.embeddings[rows])
         return TerminationLink.fit(reward, done)
 
     def start_model(self, task: Any = None) -> RewardModel:
