@@ -68,15 +68,12 @@ def reward_table(
     n_states, n_actions = next_state.shape
     state = torch.arange(n_states, device=obs.device).repeat_interleave(n_actions)
     action = torch.arange(n_actions, device=obs.device).repeat(n_states)
-    nxt = next_state.reshape(-1)
+    inputs = [obs[state], action, obs[next_state.reshape(-1)], done.reshape(-1)]
     if context is None or context.dim() == 1:
-        r = call_reward(model, obs[state], action, obs[nxt], done.reshape(-1), context)
-        return r.reshape(n_states, n_actions)
-    m, n = context.shape[0], n_states * n_actions
-    r = call_reward(model, obs[state].repeat(m, *([1] * (obs.dim() - 1))), action.repeat(m),
-                    obs[nxt].repeat(m, *([1] * (obs.dim() - 1))), done.reshape(-1).repeat(m),
-                    context.repeat_interleave(n, dim=0))
-    return r.reshape(m, n_states, n_actions)
+        return call_reward(model, *inputs, context).reshape(n_states, n_actions)
+    m = context.shape[0]  # one table per context row: every input repeated m times, in one call
+    inputs = [x.repeat(m, *([1] * (x.dim() - 1))) for x in inputs]
+    return call_reward(model, *inputs, context.repeat_interleave(len(state), dim=0)).reshape(m, n_states, n_actions)
 
 
 def default_iterations(gamma: float, tol: float = 1e-4) -> int:
@@ -341,8 +338,7 @@ class MaxEntIRLObjective(Objective):
         }
         next_state = mdps[0].next_state
         done_tables = []
-        for t in range(len(task_ids)):
-            # transitions into the cells where the task's episodes were seen to end (see the module docstring)
+        for t in range(len(task_ids)):  # moves into the cells where the task's episodes ended (module docstring)
             sel = items["done"].numpy() & (task_index.numpy() == t)
             ended = np.unique(next_state[states[sel], action[sel]])
             done_tables.append(np.isin(next_state, ended) & ~np.isin(np.arange(len(next_state)), ended)[:, None])
