@@ -3,6 +3,8 @@ model's pessimistic reward and on a scratch ensemble, four rooms) end to end on 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from rewardshare.experiments import PROFILES, BenchConfig, ResultStore, get_profile, plan, run_sweep, task_split
@@ -58,3 +60,24 @@ def test_the_demonstration_end_profiles_fix_the_issue_statistics(name, base):
     assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 2 * 8 * 5 * 5
     # the base profile's 6 held-out goals come first: its results compare goal by goal
     assert [t.id for t in task_split(c)["eval"]][:6] == [t.id for t in task_split(b)["eval"]]
+
+
+@pytest.mark.parametrize(("name", "base", "k"), [("agents_labels_open", "agents_dqn_open", 16),
+                                                 ("agents_labels_four_rooms", "agents_four_rooms", 32)])
+def test_the_label_statistics_profiles_fix_the_issue_statistics(name, base, k):
+    c, b = PROFILES[name], PROFILES[base]
+    assert (c.feedback, c.ks, c.rl_ks, c.algos, c.use_done, c.reward_uncertainty) == (
+        "labels", (k,), (k,), ("ppo", "dqn"), True, ("none", "potential"))
+    assert (c.n_eval_tasks, c.seeds) == (8, (0, 1, 2, 3, 4))
+    assert (c.layout, c.size, c.total_timesteps, c.source_budget) == (b.layout, b.size, b.total_timesteps,
+                                                                      b.source_budget)
+    # 2 algos x 8 goals x 5 seeds x (2 methods x 2 variants + teacher)
+    assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 2 * 8 * 5 * 5
+    assert [t.id for t in task_split(c)["eval"]][:6] == [t.id for t in task_split(b)["eval"]]
+
+
+def test_the_long_demonstration_profile_only_lengthens_ppo():
+    c, b = PROFILES["agents_demos_end_four_rooms_long"], PROFILES["agents_demos_end_four_rooms"]
+    assert (c.algos, c.total_timesteps, b.total_timesteps) == (("ppo",), 36_000, 24_000)
+    assert dataclasses.replace(c, profile=b.profile, algos=b.algos, total_timesteps=b.total_timesteps) == b
+    assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 8 * 5 * 5
