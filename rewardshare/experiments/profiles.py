@@ -134,8 +134,8 @@ def demo_end_profiles(agents_demos: Any, agents_demos_four_rooms: Any) -> dict[s
 
 def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_demos_end_four_rooms: Any
                         ) -> dict[str, Any]:
-    """The issue-12 statistics (8 held-out goals x 5 seeds, PPO and DQN) for the label targets, and the one
-    demonstration profile whose PPO speedup the step budget censored:
+    """The issue-12 statistics (8 held-out goals x 5 seeds, PPO and DQN) for the label targets, and the four-rooms
+    PPO runs again with a budget long enough for scratch (24k steps censored its PPO speedups):
 
     - ``agents_labels_open``: ``agents_dqn_open`` (open 8x8, 20k steps) at k = 16 uniform labels (where the few-shot
       benchmark puts the latent model's EPIC 0.2 on the open room); 400 runs.
@@ -143,6 +143,8 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
       budget); 400 runs.
     - ``agents_demos_end_four_rooms_long``: ``agents_demos_end_four_rooms`` with PPO only and 36k steps instead of
       24k: at 24k scratch never reached 0.9, so its speedup read ">= 1.97"; 200 runs.
+    - ``agents_labels_four_rooms_long``: ``agents_labels_four_rooms`` likewise (PPO, 36k steps; its 24k-step PPO
+      speedup read ">= 1.96" for the same reason); 200 runs.
 
     The label profiles' models read the env's episode-end flag and are served plain and potential-shaped, the
     setting ``agents_four_rooms_done`` and ``collapse_done`` measured (with 6 goals x 2-4 seeds). The k of each was
@@ -158,13 +160,16 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
     """
     stats = {"n_eval_tasks": 8, "seeds": (0, 1, 2, 3, 4), "algos": ("ppo", "dqn"), "use_done": True,
              "reward_uncertainty": ("none", "potential")}
+    long = {"algos": ("ppo",), "total_timesteps": 36_000}
     return {"agents_labels_open": dataclasses.replace(agents_dqn_open, profile="agents_labels_open", ks=(16,),
                                                       rl_ks=(16,), **stats),
             "agents_labels_four_rooms": dataclasses.replace(agents_four_rooms, profile="agents_labels_four_rooms",
                                                             ks=(32,), rl_ks=(32,), **stats),
             "agents_demos_end_four_rooms_long": dataclasses.replace(
-                agents_demos_end_four_rooms, profile="agents_demos_end_four_rooms_long", algos=("ppo",),
-                total_timesteps=36_000)}
+                agents_demos_end_four_rooms, profile="agents_demos_end_four_rooms_long", **long),
+            "agents_labels_four_rooms_long": dataclasses.replace(
+                agents_four_rooms, profile="agents_labels_four_rooms_long", ks=(32,), rl_ks=(32,),
+                **{**stats, **long})}
 
 
 def all_profiles(config_class: Any) -> dict[str, Any]:
@@ -191,8 +196,9 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
     ``agents_maze_done``: the first of them on the 9x9 maze (216 runs); ``agents_demos_done``: ``agents_demos``
     likewise, PPO and DQN (216). ``agents_demos_end``, ``agents_demos_end_four_rooms``: one demonstration read with
     where it ended, 8 held-out goals x 5 seeds, PPO and DQN (:func:`demo_end_profiles`). ``agents_labels_open``,
-    ``agents_labels_four_rooms``, ``agents_demos_end_four_rooms_long``: the issue-12 statistics for the label targets
-    and the uncensored PPO demonstration run (:func:`statistics_profiles`).
+    ``agents_labels_four_rooms``, ``agents_demos_end_four_rooms_long``, ``agents_labels_four_rooms_long``: the issue-12
+    statistics for the label targets, and the four-rooms PPO runs with a budget that uncensors scratch
+    (:func:`statistics_profiles`).
     """
     smoke = config_class(
         profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),

@@ -76,8 +76,10 @@ def test_the_label_statistics_profiles_fix_the_issue_statistics(name, base, k):
     assert [t.id for t in task_split(c)["eval"]][:6] == [t.id for t in task_split(b)["eval"]]
 
 
-def test_the_long_demonstration_profile_only_lengthens_ppo():
-    c, b = PROFILES["agents_demos_end_four_rooms_long"], PROFILES["agents_demos_end_four_rooms"]
+@pytest.mark.parametrize(("name", "base"), [("agents_demos_end_four_rooms_long", "agents_demos_end_four_rooms"),
+                                            ("agents_labels_four_rooms_long", "agents_labels_four_rooms")])
+def test_the_long_profiles_only_lengthen_ppo(name, base):
+    c, b = PROFILES[name], PROFILES[base]
     assert (c.algos, c.total_timesteps, b.total_timesteps) == (("ppo",), 36_000, 24_000)
     assert dataclasses.replace(c, profile=b.profile, algos=b.algos, total_timesteps=b.total_timesteps) == b
     assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 8 * 5 * 5
