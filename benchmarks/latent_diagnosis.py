@@ -16,9 +16,14 @@ goals, exactly as :func:`~rewardshare.experiments.fewshot.family_split` draws th
   fitted one (a sharper likelihood than the model's error on a new goal makes single mispredicted labels decisive).
 - **mixture**: EPIC of the posterior-mean reward over the modes found (weighted by their posterior), next to the MAP.
 
+The feedback is ``k`` uniformly drawn labels, or with ``--feedback demonstrations`` ``k`` whole demonstrations
+(drawn and scored exactly as the few-shot benchmark does; the noise variance then plays no part, so only the fitted
+one is run). ``--goal-rows`` pre-trains on the source labels with the moves out of every source goal
+(``FewShotConfig.source_goal_rows``).
+
 Run: ``python benchmarks/latent_diagnosis.py`` (about 5 minutes per family on one core; the defaults are the
 few-shot ``full`` profile's latent settings on four rooms 9x9, pre-training seed 0); ``--quick`` for a smoke run.
-Writes ``benchmarks/results/latent_diagnosis.json``.
+Writes ``benchmarks/results/latent_diagnosis.json`` (``--out`` for another file).
 """
 
 from __future__ import annotations
@@ -33,7 +38,14 @@ import numpy as np
 import torch
 
 from rewardshare._atomic import atomic_write_json
-from rewardshare.experiments.fewshot import Scorer, family_split, source_labels, stable_seed
+from rewardshare.experiments.fewshot import (
+    Scorer,
+    draw_feedback,
+    family_split,
+    objective_of,
+    source_labels,
+    stable_seed,
+)
 from rewardshare.experiments.fewshot_config import FewShotConfig
 from rewardshare.feedback import collect_transitions
 from rewardshare.rewardmodels import make_loss
@@ -42,10 +54,12 @@ from rewardshare.rewardmodels.reuse import LatentTask, make_method
 
 
 def diagnose(method: LatentTask, split: Any, ks: list[int], draws: int, noise_variances: list[float],
-             pairs: int) -> dict[str, Any]:
+             pairs: int, feedback: str = "labels") -> dict[str, Any]:
     """Per noise variance and ``k``: medians over (validation goal, draw) of the oracle / MAP / mixture EPIC and the
-    count of runs whose MAP latent beats the oracle latent's posterior (so no search failure)."""
+    count of runs whose MAP latent beats the oracle latent's posterior (so no search failure); ``k`` items of
+    ``feedback`` (``"labels"`` or ``"demonstrations"``)."""
     fitted = method.noise_variance
+    cfg = FewShotConfig()
     out: dict[str, Any] = {}
     for nv in [fitted, *noise_variances]:
         method.noise_variance = nv
@@ -58,10 +72,9 @@ def diagnose(method: LatentTask, split: Any, ks: list[int], draws: int, noise_va
             oracle_epic = scorer(method.model_at(oracle_z))
             for d in range(draws):
                 s = stable_seed("diagnosis", goal.id, d)
-                pool = collect_transitions(goal, max(ks), coverage="uniform", seed=s)
-                pool = pool.select(np.random.default_rng(s).permutation(len(pool)))
+                pool = draw_feedback(cfg, feedback, goal, max(ks), s)
                 for k in ks:
-                    target = make_loss("mse", pool.select(np.arange(k)))
+                    target = objective_of(cfg, feedback, pool.select(np.arange(k)))
                     post = method.infer([target])[0]
                     nlp_oracle = float(method.neg_log_posterior(target, oracle_z)[0])
                     tensors = [reward_tensor(method.model_at(z), scorer.mdp) for z in post.z]
@@ -107,7 +120,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         split = family_split(cfg, spec, args.seed)
         env = split.source[0].make_env()
         pairs = 4 * (len(env.layout.free_cells) - 1)
-        source = source_labels(split, args.seed)
+        source = source_labels(split, args.seed, goal_rows=args.goal_rows)
         method = make_method("latent", env.observation_space, env.action_space, seed=args.seed, **settings)
         method.pretrain(source, list(split.source), seed=args.seed)
         print(f"{spec}: pre-trained in {time.perf_counter() - t0:.0f}s; fitted sigma^2 {method.noise_variance:.3g}",
@@ -115,12 +128,14 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         families[spec] = {
             "source_goals": len(split.source), "validation_goals": [t.id for t in split.validation],
             "held_out_goals_used": 0,
-            "results": diagnose(method, split, list(args.ks), args.draws, list(args.noise_variances), pairs),
+            "results": diagnose(method, split, list(args.ks), args.draws, list(args.noise_variances), pairs,
+                                args.feedback),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     return {
         "benchmark": "latent_diagnosis", "command": command,
-        "settings": {"families": list(args.families), "seed": args.seed, "ks": list(args.ks), "draws": args.draws,
+        "settings": {"families": list(args.families), "seed": args.seed, "feedback": args.feedback,
+                     "goal_rows": args.goal_rows, "ks": list(args.ks), "draws": args.draws,
                      "latent": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
                      "noise_variances": list(args.noise_variances)},
         "families": families, "seconds": round(time.perf_counter() - start, 1),
@@ -136,7 +151,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="Tiny settings for a smoke test (seconds).")
     p.add_argument("--families", nargs="+", default=["four_rooms:9"], help="Task families, layout:size.")
     p.add_argument("--seed", type=int, default=0, help="Pre-training seed (draws the validation goals).")
-    p.add_argument("--ks", type=int, nargs="+", default=[16, 32], help="Label counts.")
+    p.add_argument("--feedback", choices=("labels", "demonstrations"), default="labels",
+                   help="Feedback the latent is inferred from (default labels).")
+    p.add_argument("--goal-rows", action="store_true", help="Pre-train with the source goals' own moves labelled.")
+    p.add_argument("--ks", type=int, nargs="+", default=[16, 32], help="Feedback amounts.")
     p.add_argument("--draws", type=int, default=2, help="Label draws per validation goal.")
     p.add_argument("--noise-variances", type=float, nargs="*", default=[0.1, 0.3, 1.0],
                    help="Label-noise variances tried besides the fitted one.")
@@ -144,8 +162,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "latent_diagnosis.json"),
                    help="Output JSON.")
     args = p.parse_args(argv)
+    if args.feedback == "demonstrations":
+        args.noise_variances = []  # the label likelihood's variance does not enter a demonstration's
     if args.quick:
-        args.families, args.ks, args.draws, args.noise_variances, args.hidden = ["open:5"], [4], 1, [0.3], [16]
+        args.families, args.draws, args.hidden = ["open:5"], 1, [16]
+        args.ks = [1 if args.feedback == "demonstrations" else 4]
+        args.noise_variances = args.noise_variances and [0.3]
     command = " ".join(["python benchmarks/latent_diagnosis.py", *(sys.argv[1:] if argv is None else argv)])
     res = run(args, command)
     atomic_write_json(args.out, res)

@@ -11,10 +11,15 @@ ROOT = Path(__file__).resolve().parents[3]
 BENCH = ROOT / "benchmarks" / "latent_diagnosis.py"
 
 
-def test_quick_run_writes_results(tmp_path) -> None:
+def _load():
     spec = importlib.util.spec_from_file_location("latent_diagnosis_bench", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quick_run_writes_results(tmp_path) -> None:
+    mod = _load()
     out = tmp_path / "ld.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())
@@ -29,6 +34,18 @@ def test_quick_run_writes_results(tmp_path) -> None:
         assert row["runs"] == len(family["validation_goals"]) == len(result["runs"])
         # every run either beats the oracle's posterior or is a search failure
         assert row["map_beats_oracle_posterior"] + row["search_failures"] <= row["runs"]
+
+
+def test_demonstrations_run_only_the_fitted_likelihood(tmp_path) -> None:
+    out = tmp_path / "ld.json"
+    _load().main(["--quick", "--feedback", "demonstrations", "--goal-rows", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert (data["settings"]["feedback"], data["settings"]["goal_rows"], data["settings"]["ks"]) == (
+        "demonstrations", True, [1])
+    (family,) = data["families"].values()
+    (result,) = family["results"].values()  # the noise variance plays no part in a demonstration's likelihood
+    assert result["fitted"] and result["summary"]["1"]["runs"] == len(family["validation_goals"])
+    assert family["held_out_goals_used"] == 0
 
 
 def test_the_committed_measurement_uses_validation_goals_only() -> None:
