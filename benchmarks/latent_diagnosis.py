@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="Feedback the latent is inferred from (default labels).")
     p.add_argument("--goal-rows", action="store_true", help="Pre-train with the source goals' own moves labelled.")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 32], help="Feedback amounts.")
-    p.add_argument("--draws", type=int, default=2, help="Label draws per validation goal.")
+    p.add_argument("--draws", type=int, default=2, help="Feedback draws per validation goal.")
     p.add_argument("--noise-variances", type=float, nargs="*", default=[0.1, 0.3, 1.0],
                    help="Label-noise variances tried besides the fitted one.")
     p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128], help="Reward-network widths.")
