@@ -132,8 +132,8 @@ def demo_end_profiles(agents_demos: Any, agents_demos_four_rooms: Any) -> dict[s
                 agents_demos_four_rooms, profile="agents_demos_end_four_rooms", **end)}
 
 
-def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_demos_end_four_rooms: Any
-                        ) -> dict[str, Any]:
+def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_demos_end_four_rooms: Any,
+                        agents_active_four_rooms_done: Any) -> dict[str, Any]:
     """The issue-12 statistics (8 held-out goals x 5 seeds, PPO and DQN) for the label targets, and the four-rooms
     PPO runs again with a budget long enough for scratch (24k steps censored its PPO speedups):
 
@@ -145,6 +145,8 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
       24k: at 24k scratch never reached 0.9, so its speedup read ">= 1.97"; 200 runs.
     - ``agents_labels_four_rooms_long``: ``agents_labels_four_rooms`` likewise (PPO, 36k steps; its 24k-step PPO
       speedup read ">= 1.96" for the same reason); 200 runs.
+    - ``agents_active_four_rooms_stats``: ``agents_active_four_rooms_done`` (k = 8 labels chosen by information
+      gain, done-reading models) with the statistics above; 400 runs.
 
     The label profiles' models read the env's episode-end flag and are served plain and potential-shaped, the
     setting ``agents_four_rooms_done`` and ``collapse_done`` measured (with 6 goals x 2-4 seeds). The k of each was
@@ -154,6 +156,7 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
         agents_dqn_open: The ``agents_dqn_open`` profile.
         agents_four_rooms: The ``agents_four_rooms`` profile.
         agents_demos_end_four_rooms: The ``agents_demos_end_four_rooms`` profile.
+        agents_active_four_rooms_done: The ``agents_active_four_rooms_done`` profile.
 
     Returns:
         ``{name: BenchConfig}``.
@@ -169,7 +172,9 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
                 agents_demos_end_four_rooms, profile="agents_demos_end_four_rooms_long", **long),
             "agents_labels_four_rooms_long": dataclasses.replace(
                 agents_four_rooms, profile="agents_labels_four_rooms_long", ks=(32,), rl_ks=(32,),
-                **{**stats, **long})}
+                **{**stats, **long}),
+            "agents_active_four_rooms_stats": dataclasses.replace(
+                agents_active_four_rooms_done, profile="agents_active_four_rooms_stats", **stats)}
 
 
 def all_profiles(config_class: Any) -> dict[str, Any]:
@@ -196,9 +201,9 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
     ``agents_maze_done``: the first of them on the 9x9 maze (216 runs); ``agents_demos_done``: ``agents_demos``
     likewise, PPO and DQN (216). ``agents_demos_end``, ``agents_demos_end_four_rooms``: one demonstration read with
     where it ended, 8 held-out goals x 5 seeds, PPO and DQN (:func:`demo_end_profiles`). ``agents_labels_open``,
-    ``agents_labels_four_rooms``, ``agents_demos_end_four_rooms_long``, ``agents_labels_four_rooms_long``: the issue-12
-    statistics for the label targets, and the four-rooms PPO runs with a budget that uncensors scratch
-    (:func:`statistics_profiles`).
+    ``agents_labels_four_rooms``, ``agents_demos_end_four_rooms_long``, ``agents_labels_four_rooms_long``,
+    ``agents_active_four_rooms_stats``: the issue-12 statistics for the label and active-label targets, and the
+    four-rooms PPO runs with a budget that uncensors scratch (:func:`statistics_profiles`).
     """
     smoke = config_class(
         profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),
@@ -249,15 +254,16 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
         reward_uncertainty=("none", "potential", "mean+potential", "pessimistic+potential"),
     )
     issue12 = issue12_profiles(agents_dqn_open, agents_four_rooms)
+    done = done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"],
+                         issue12["agents_demos_four_rooms"], issue12["agents_demos"])
     demo_end = demo_end_profiles(issue12["agents_demos"], issue12["agents_demos_four_rooms"])
 
     return {"smoke": smoke, "quick": quick, "full": full, "collapse": collapse,
             "collapse_potential": collapse_potential, "agents_four_rooms": agents_four_rooms,
             "agents_dqn_open": agents_dqn_open, **issue12,
-            **done_profiles(agents_four_rooms, collapse, issue12["agents_active_four_rooms"],
-                            issue12["agents_demos_four_rooms"], issue12["agents_demos"]),
-            **demo_end,
-            **statistics_profiles(agents_dqn_open, agents_four_rooms, demo_end["agents_demos_end_four_rooms"])}
+            **done, **demo_end,
+            **statistics_profiles(agents_dqn_open, agents_four_rooms, demo_end["agents_demos_end_four_rooms"],
+                                  done["agents_active_four_rooms_done"])}
 
 
 __all__ = ["all_profiles", "demo_end_profiles", "done_profiles", "issue12_profiles", "statistics_profiles"]

@@ -83,3 +83,11 @@ def test_the_long_profiles_only_lengthen_ppo(name, base):
     assert (c.algos, c.total_timesteps, b.total_timesteps) == (("ppo",), 36_000, 24_000)
     assert dataclasses.replace(c, profile=b.profile, algos=b.algos, total_timesteps=b.total_timesteps) == b
     assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 8 * 5 * 5
+
+
+def test_the_active_statistics_profile_only_changes_the_statistics():
+    c, b = PROFILES["agents_active_four_rooms_stats"], PROFILES["agents_active_four_rooms_done"]
+    assert (c.query, c.ks, c.use_done, c.reward_uncertainty) == ("information_gain", (8,), True, ("none", "potential"))
+    assert dataclasses.replace(c, profile=b.profile, n_eval_tasks=b.n_eval_tasks, seeds=b.seeds) == b
+    assert (c.n_eval_tasks, c.seeds) == (8, (0, 1, 2, 3, 4))
+    assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 2 * 8 * 5 * 5
