@@ -133,7 +133,7 @@ def demo_end_profiles(agents_demos: Any, agents_demos_four_rooms: Any) -> dict[s
 
 
 def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_demos_end_four_rooms: Any,
-                        agents_active_four_rooms_done: Any) -> dict[str, Any]:
+                        agents_active_four_rooms_done: Any, agents_active: Any) -> dict[str, Any]:
     """The issue-12 statistics (8 held-out goals x 5 seeds, PPO and DQN) for the label targets, and the four-rooms
     PPO runs again with a budget long enough for scratch (24k steps censored its PPO speedups):
 
@@ -147,6 +147,8 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
       speedup read ">= 1.96" for the same reason); 200 runs.
     - ``agents_active_four_rooms_stats``: ``agents_active_four_rooms_done`` (k = 8 labels chosen by information
       gain, done-reading models) with the statistics above; 400 runs.
+    - ``agents_active_open_stats``: ``agents_active`` (open 8x8) at k = 8 chosen labels with the statistics above and
+      done-reading models, as the open-room label profile; 400 runs.
 
     The label profiles' models read the env's episode-end flag and are served plain and potential-shaped, the
     setting ``agents_four_rooms_done`` and ``collapse_done`` measured (with 6 goals x 2-4 seeds). The k of each was
@@ -157,6 +159,7 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
         agents_four_rooms: The ``agents_four_rooms`` profile.
         agents_demos_end_four_rooms: The ``agents_demos_end_four_rooms`` profile.
         agents_active_four_rooms_done: The ``agents_active_four_rooms_done`` profile.
+        agents_active: The ``agents_active`` profile.
 
     Returns:
         ``{name: BenchConfig}``.
@@ -174,7 +177,9 @@ def statistics_profiles(agents_dqn_open: Any, agents_four_rooms: Any, agents_dem
                 agents_four_rooms, profile="agents_labels_four_rooms_long", ks=(32,), rl_ks=(32,),
                 **{**stats, **long}),
             "agents_active_four_rooms_stats": dataclasses.replace(
-                agents_active_four_rooms_done, profile="agents_active_four_rooms_stats", **stats)}
+                agents_active_four_rooms_done, profile="agents_active_four_rooms_stats", **stats),
+            "agents_active_open_stats": dataclasses.replace(
+                agents_active, profile="agents_active_open_stats", ks=(8,), rl_ks=(8,), **stats)}
 
 
 def all_profiles(config_class: Any) -> dict[str, Any]:
@@ -202,8 +207,9 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
     likewise, PPO and DQN (216). ``agents_demos_end``, ``agents_demos_end_four_rooms``: one demonstration read with
     where it ended, 8 held-out goals x 5 seeds, PPO and DQN (:func:`demo_end_profiles`). ``agents_labels_open``,
     ``agents_labels_four_rooms``, ``agents_demos_end_four_rooms_long``, ``agents_labels_four_rooms_long``,
-    ``agents_active_four_rooms_stats``: the issue-12 statistics for the label and active-label targets, and the
-    four-rooms PPO runs with a budget that uncensors scratch (:func:`statistics_profiles`).
+    ``agents_active_four_rooms_stats``, ``agents_active_open_stats``: the issue-12 statistics for the label and
+    active-label targets, and the four-rooms PPO runs with a budget that uncensors scratch
+    (:func:`statistics_profiles`).
     """
     smoke = config_class(
         profile="smoke", size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,),
@@ -263,7 +269,7 @@ def all_profiles(config_class: Any) -> dict[str, Any]:
             "agents_dqn_open": agents_dqn_open, **issue12,
             **done, **demo_end,
             **statistics_profiles(agents_dqn_open, agents_four_rooms, demo_end["agents_demos_end_four_rooms"],
-                                  done["agents_active_four_rooms_done"])}
+                                  done["agents_active_four_rooms_done"], issue12["agents_active"])}
 
 
 __all__ = ["all_profiles", "demo_end_profiles", "done_profiles", "issue12_profiles", "statistics_profiles"]

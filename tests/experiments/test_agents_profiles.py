@@ -91,3 +91,12 @@ def test_the_active_statistics_profile_only_changes_the_statistics():
     assert dataclasses.replace(c, profile=b.profile, n_eval_tasks=b.n_eval_tasks, seeds=b.seeds) == b
     assert (c.n_eval_tasks, c.seeds) == (8, (0, 1, 2, 3, 4))
     assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 2 * 8 * 5 * 5
+
+
+def test_the_open_active_statistics_profile():
+    c, b = PROFILES["agents_active_open_stats"], PROFILES["agents_active"]
+    assert (c.query, c.ks, c.rl_ks, c.use_done, c.reward_uncertainty) == (
+        "information_gain", (8,), (8,), True, ("none", "potential"))
+    assert (c.layout, c.size, c.total_timesteps, c.n_eval_tasks, c.seeds) == (
+        b.layout, b.size, b.total_timesteps, 8, (0, 1, 2, 3, 4))
+    assert sum(u.stage == "run" for u in plan(c, "/nonexistent/x")) == 2 * 8 * 5 * 5
