@@ -3,26 +3,17 @@ measurements), and the committed measurement's invariants: validation goals only
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "benchmarks" / "latent_capacity.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("latent_capacity_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_quick_run_writes_results_and_resumes(tmp_path) -> None:
+def test_quick_run_writes_results_and_resumes(tmp_path, load_benchmark) -> None:
     torch.set_num_threads(1)
-    mod = _load()
+    mod = load_benchmark("latent_capacity")
     out = tmp_path / "lc.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "env_speed.py"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("env_speed_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_quick_run_writes_json(tmp_path: Path) -> None:
+def test_quick_run_writes_json(tmp_path: Path, load_benchmark) -> None:
     out = tmp_path / "env_speed.json"
-    record = _load().main(["--quick", "--num-envs", "16", "--out", str(out)])
+    record = load_benchmark("env_speed").main(["--quick", "--num-envs", "16", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["format_version"] == 1 and saved["benchmark"] == "env_speed"
     assert saved["config"]["quick"] is True and saved["config"]["num_envs"] == 16

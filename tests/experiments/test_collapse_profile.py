@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from rewardshare.experiments.pipeline import _draw_episodes, collect_feedback, o
 from rewardshare.experiments.runner import task_split
 from rewardshare.rewardmodels import load_model
 
-ROOT = Path(__file__).resolve().parents[2]
 #: The collapse profile shrunk to seconds: one 5x5 goal, one seed, k = 4, a two-network ensemble, 256 agent steps.
 TINY = dict(size=5, n_eval_tasks=1, n_validation_tasks=1, source_budget=24, ks=(4,), rl_ks=(4,), hidden_sizes=(16,),
             pretrain_steps=10, maml_support_size=4, maml_query_size=4, adapt_steps=(0, 3), adapt_lrs=(1e-2,),
@@ -66,11 +64,9 @@ def test_every_variant_trains_on_its_own_reward_from_the_same_models(tiny_collap
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="plots need matplotlib")
-def test_report_only_mode_of_the_script(tiny_collapse, tmp_path):
+def test_report_only_mode_of_the_script(tiny_collapse, tmp_path, load_benchmark):
     c, root = tiny_collapse
-    spec = importlib.util.spec_from_file_location("learning_curves", ROOT / "benchmarks" / "learning_curves.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("learning_curves")
     summary_path = tmp_path / "summary.json"
     summary = mod.main(["--profile", "collapse", "--report-only", "--out", str(root), "--json", str(summary_path)])
     assert json.loads(summary_path.read_text())["runs"] == summary["runs"]

@@ -3,9 +3,7 @@ JSON from validation goals only."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -15,19 +13,9 @@ from rewardshare.experiments.fewshot_config import FewShotConfig
 from rewardshare.feedback import Teacher
 from rewardshare.rewardmodels.evaluation import grid_mdp, reward_tensor
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCH = ROOT / "benchmarks" / "done_planning.py"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("done_planning_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_teacher_reward_has_no_cycle_and_reaches_from_every_start() -> None:
-    mod = _load()
+def test_teacher_reward_has_no_cycle_and_reaches_from_every_start(load_benchmark) -> None:
+    mod = load_benchmark("done_planning")
     task = GoalTask(layout="four_rooms", size=9, goal=(6, 2))
     mdp = grid_mdp(task)
     full = reward_tensor(Teacher(task).true_reward, mdp)
@@ -39,8 +27,8 @@ def test_teacher_reward_has_no_cycle_and_reaches_from_every_start() -> None:
     assert mod.reaches(bumps, mdp) == 0.0
 
 
-def test_quick_run_uses_validation_goals_only(tmp_path) -> None:
-    mod = _load()
+def test_quick_run_uses_validation_goals_only(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("done_planning")
     out = tmp_path / "dp.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())
@@ -55,8 +43,8 @@ def test_quick_run_uses_validation_goals_only(tmp_path) -> None:
         assert 0.0 <= r["reaches_plain"] <= 1.0 and 0.0 <= r["reaches_potential"] <= 1.0
 
 
-def test_quick_run_from_demonstrations(tmp_path) -> None:
-    mod = _load()
+def test_quick_run_from_demonstrations(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("done_planning")
     data = mod.main(["--quick", "--feedback", "demonstrations", "--out", str(tmp_path / "dp.json")])
     assert data["settings"]["feedback"] == "demonstrations"
     assert len(data["runs"]) == 2 * len(family_split(FewShotConfig(), "open:5", 0).validation)

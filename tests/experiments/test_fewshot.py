@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -122,37 +120,33 @@ def test_hierarchical_bootstrap_and_first_reaching() -> None:
         first_reaching([0, 4], [0.5], 0.2)
 
 
-def test_smoke_profile_runs_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = importlib.util.spec_from_file_location("fewshot_reward", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
-    try:
-        assert bench.main(["--profile", "smoke", "--out", str(tmp_path)]) == 0
-        cfg = get_fewshot_profile("smoke")
-        units = sorted((tmp_path / "units").glob("*.json"))
-        assert len(units) == len(planned_units(cfg)) == 3
-        summary = json.loads((tmp_path / "summary.json").read_text())
-        table = summary["families"]["open-5x5/all"]["labels"]
-        assert set(table) == {"scratch", "latent", BAYES}
-        assert table[BAYES]["over_bayes"]["0.2"] in (None, 1.0)
-        assert (tmp_path / "fewshot.png").stat().st_size > 1000
-        assert "bayes_oracle" in (tmp_path / "report.md").read_text()
-        # every runs list is the same across methods (paired)
-        runs = {json.dumps(json.loads(p.read_text())["result"]["runs"]) for p in units}
-        assert len(runs) == 1
+def test_smoke_profile_runs_resumes_and_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load_benchmark
+) -> None:
+    bench = load_benchmark("fewshot_reward")
+    assert bench.main(["--profile", "smoke", "--out", str(tmp_path)]) == 0
+    cfg = get_fewshot_profile("smoke")
+    units = sorted((tmp_path / "units").glob("*.json"))
+    assert len(units) == len(planned_units(cfg)) == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    table = summary["families"]["open-5x5/all"]["labels"]
+    assert set(table) == {"scratch", "latent", BAYES}
+    assert table[BAYES]["over_bayes"]["0.2"] in (None, 1.0)
+    assert (tmp_path / "fewshot.png").stat().st_size > 1000
+    assert "bayes_oracle" in (tmp_path / "report.md").read_text()
+    # every runs list is the same across methods (paired)
+    runs = {json.dumps(json.loads(p.read_text())["result"]["runs"]) for p in units}
+    assert len(runs) == 1
 
-        # a second run reuses every stored unit (running one would fail here)
-        def refuse(*args, **kwargs):
-            raise AssertionError("a stored unit was recomputed")
+    # a second run reuses every stored unit (running one would fail here)
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored unit was recomputed")
 
-        monkeypatch.setattr(fewshot, "run_method_unit", refuse)
-        monkeypatch.setattr(fewshot, "run_bayes_unit", refuse)
-        again = run_fewshot(cfg, tmp_path)
-        assert aggregate(cfg, again)["families"] == summary["families"]
-        assert bench.main(["--profile", "smoke", "--out", str(tmp_path), "--set", "ks=[4, 0]"]) == 2
-    finally:
-        sys.modules.pop(spec.name, None)
+    monkeypatch.setattr(fewshot, "run_method_unit", refuse)
+    monkeypatch.setattr(fewshot, "run_bayes_unit", refuse)
+    again = run_fewshot(cfg, tmp_path)
+    assert aggregate(cfg, again)["families"] == summary["families"]
+    assert bench.main(["--profile", "smoke", "--out", str(tmp_path), "--set", "ks=[4, 0]"]) == 2
 
 
 def test_a_family_table_uses_only_the_seeds_every_method_finished() -> None:

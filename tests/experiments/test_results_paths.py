@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
@@ -19,9 +18,7 @@ def test_committed_results_hold_no_absolute_paths():
     assert not {f: hits for f, hits in offenders.items() if hits}
 
 
-def test_summary_paths_are_relative_to_the_summary(tmp_path):
-    spec = importlib.util.spec_from_file_location("learning_curves", ROOT / "benchmarks" / "learning_curves.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_summary_paths_are_relative_to_the_summary(tmp_path, load_benchmark):
+    module = load_benchmark("learning_curves")
     assert module.relative_to(tmp_path / "a" / "full" / "report.md", tmp_path / "a") == "full/report.md"
     assert module.relative_to(tmp_path / "x", tmp_path / "a") == "../x"

@@ -3,7 +3,6 @@ the benchmark script; plus the honesty invariants of a finished sweep."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,8 +13,6 @@ from typer.testing import CliRunner
 from rewardshare.cli import app
 from rewardshare.experiments import get_profile, plan, task_split
 from rewardshare.experiments.store import ResultStore
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +79,8 @@ def test_cli_rejects_bad_options(tmp_path):
         assert result.exit_code == 2 and hint in result.output, (args, result.output)
 
 
-def test_benchmark_script_writes_its_summary(smoke_dir, tmp_path):
-    spec = importlib.util.spec_from_file_location("learning_curves", ROOT / "benchmarks" / "learning_curves.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_benchmark_script_writes_its_summary(smoke_dir, tmp_path, load_benchmark):
+    mod = load_benchmark("learning_curves")
     summary_path = tmp_path / "summary.json"
     mod.main(["--smoke", "--out", str(smoke_dir), "--json", str(summary_path), "--workers", "1", "--no-progress"])
     summary = json.loads(summary_path.read_text())

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "collect_speed.py"
 
-
-def test_collect_speed_quick(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("collect_speed", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_collect_speed_quick(tmp_path: Path, load_benchmark) -> None:
+    module = load_benchmark("collect_speed")
     out = tmp_path / "collect_speed.json"
     result = module.main(["--quick", "--out", str(out)])
     saved = json.loads(out.read_text())

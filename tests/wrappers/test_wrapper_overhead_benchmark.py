@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "wrapper_overhead.py"
 
 
-def test_quick_run_writes_results(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("wrapper_overhead", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_quick_run_writes_results(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("wrapper_overhead")
     out = tmp_path / "wo.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())

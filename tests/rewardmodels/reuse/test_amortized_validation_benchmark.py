@@ -3,7 +3,6 @@ measurements' invariant: validation (and source) goals only, never held-out goal
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,13 +12,10 @@ from rewardshare.experiments.fewshot import family_split
 from rewardshare.experiments.fewshot_config import FewShotConfig
 
 ROOT = Path(__file__).resolve().parents[3]
-BENCH = ROOT / "benchmarks" / "amortized_validation.py"
 
 
-def test_quick_run_writes_results(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("amortized_validation_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_quick_run_writes_results(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("amortized_validation")
     out = tmp_path / "av.json"
     res = mod.main(["--quick", "--source-goals", "1", "--out", str(out)])
     data = json.loads(out.read_text())
@@ -47,10 +43,8 @@ def test_the_committed_measurements_use_no_held_out_goal(name: str) -> None:
         assert result["held_out_goals_used"] == 0 and not goals & held_out
 
 
-def test_paired_comparison_of_the_committed_units(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("amortized_paired_bench", ROOT / "benchmarks" / "amortized_paired.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_paired_comparison_of_the_committed_units(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("amortized_paired")
     res = mod.main(["--n-boot", "50", "--out", str(tmp_path / "p.json")])
     row = res["by_k"]["32"]
     assert row["runs"] == 51 and row["goals"] == 17 and 0 <= row["wins"] <= row["runs"]

@@ -3,23 +3,14 @@ invariants: validation goals only, and the decomposition's counts add up."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-BENCH = ROOT / "benchmarks" / "latent_diagnosis.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("latent_diagnosis_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_quick_run_writes_results(tmp_path) -> None:
-    mod = _load()
+def test_quick_run_writes_results(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("latent_diagnosis")
     out = tmp_path / "ld.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())
@@ -36,9 +27,10 @@ def test_quick_run_writes_results(tmp_path) -> None:
         assert row["map_beats_oracle_posterior"] + row["search_failures"] <= row["runs"]
 
 
-def test_demonstrations_run_only_the_fitted_likelihood(tmp_path) -> None:
+def test_demonstrations_run_only_the_fitted_likelihood(tmp_path, load_benchmark) -> None:
     out = tmp_path / "ld.json"
-    _load().main(["--quick", "--feedback", "demonstrations", "--goal-rows", "--out", str(out)])
+    bench = load_benchmark("latent_diagnosis")
+    bench.main(["--quick", "--feedback", "demonstrations", "--goal-rows", "--out", str(out)])
     data = json.loads(out.read_text())
     assert (data["settings"]["feedback"], data["settings"]["goal_rows"], data["settings"]["ks"]) == (
         "demonstrations", True, [1])

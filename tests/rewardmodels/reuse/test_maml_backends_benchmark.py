@@ -3,18 +3,14 @@ stacked torch.func backend is at least 5x faster per meta-iteration than higher 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-BENCH = ROOT / "benchmarks" / "maml_backends.py"
 
 
-def test_quick_run_writes_results(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("maml_backends_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_quick_run_writes_results(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("maml_backends")
     out = tmp_path / "mb.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())

@@ -3,18 +3,14 @@ validation goals of the train split the low-rank prior beats isotropic L2 around
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-BENCH = ROOT / "benchmarks" / "map_prior.py"
 
 
-def test_quick_run_writes_results(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("map_prior_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_quick_run_writes_results(tmp_path, load_benchmark) -> None:
+    mod = load_benchmark("map_prior")
     out = tmp_path / "mp.json"
     res = mod.main(["--quick", "--out", str(out)])
     data = json.loads(out.read_text())
