@@ -53,13 +53,12 @@ from rewardshare.rewardmodels.evaluation import epic_from_tensors, reward_tensor
 from rewardshare.rewardmodels.reuse import LatentTask, make_method
 
 
-def diagnose(method: LatentTask, split: Any, ks: list[int], draws: int, noise_variances: list[float],
-             pairs: int, feedback: str = "labels") -> dict[str, Any]:
+def diagnose(cfg: FewShotConfig, method: LatentTask, split: Any, ks: list[int], draws: int,
+             noise_variances: list[float], pairs: int, feedback: str = "labels") -> dict[str, Any]:
     """Per noise variance and ``k``: medians over (validation goal, draw) of the oracle / MAP / mixture EPIC and the
     count of runs whose MAP latent beats the oracle latent's posterior (so no search failure); ``k`` items of
     ``feedback`` (``"labels"`` or ``"demonstrations"``)."""
     fitted = method.noise_variance
-    cfg = FewShotConfig()
     out: dict[str, Any] = {}
     for nv in [fitted, *noise_variances]:
         method.noise_variance = nv
@@ -128,7 +127,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         families[spec] = {
             "source_goals": len(split.source), "validation_goals": [t.id for t in split.validation],
             "held_out_goals_used": 0,
-            "results": diagnose(method, split, list(args.ks), args.draws, list(args.noise_variances), pairs,
+            "results": diagnose(cfg, method, split, list(args.ks), args.draws, list(args.noise_variances), pairs,
                                 args.feedback),
             "seconds": round(time.perf_counter() - t0, 1),
         }
@@ -167,7 +166,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.families, args.draws, args.hidden = ["open:5"], 1, [16]
         args.ks = [1 if args.feedback == "demonstrations" else 4]
-        args.noise_variances = args.noise_variances and [0.3]
+        if args.noise_variances:
+            args.noise_variances = [0.3]
     command = " ".join(["python benchmarks/latent_diagnosis.py", *(sys.argv[1:] if argv is None else argv)])
     res = run(args, command)
     atomic_write_json(args.out, res)

@@ -172,8 +172,8 @@ def _finite(x: float) -> float | None:
 # ------------------------------------------------------------------------------------------------ units
 def build_method(cfg: FewShotConfig, name: str, spaces: tuple[Any, Any], split: FamilySplit, seed: int) -> ReuseMethod:
     """Method ``name`` from the registry with the config's settings (and the grid size for goal conditioning)."""
-    settings = {"hidden_sizes": tuple(cfg.hidden_sizes), **cfg.settings.get(name, {})}
-    settings["hidden_sizes"] = tuple(settings["hidden_sizes"])
+    settings = dict(cfg.settings.get(name, {}))
+    settings["hidden_sizes"] = tuple(settings.get("hidden_sizes", cfg.hidden_sizes))
     if name == "goal_conditioned":
         layout = split.source[0].resolve_layout()
         settings.update(height=layout.height, width=layout.width)
